@@ -1,0 +1,126 @@
+import type { AgentConfig, Tier } from '../config/index.js';
+import type { ToolDefinition } from '../tools/index.js';
+
+/** An agent declared in code with `defineAgent`. Every field but `name` has a default. */
+export interface AgentOptions {
+  name: string;
+  description?: string;
+  /** A model id from the configuration, `provider/model`, or a tier name. */
+  model?: string;
+  tier?: Tier;
+  systemPrompt?: string;
+  /** Tool names, or tool definitions (registered with the runtime automatically). */
+  tools?: (string | ToolDefinition<never, unknown>)[];
+  maxIterations?: number;
+  timeoutMs?: number;
+  toolTimeoutMs?: number;
+  maxParallelTools?: number;
+  /** Input + output tokens one task may use. */
+  tokenBudget?: number;
+  temperature?: number;
+  maxOutputTokens?: number;
+  session?: { maxMessages?: number; maxTokens?: number };
+  /** After a restart, run an interrupted task again (`retry`) or mark it failed (`fail`). */
+  onInterrupt?: 'retry' | 'fail';
+}
+
+const AGENT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Declares an agent in code; validates the name and numeric limits at once. */
+export function defineAgent(options: AgentOptions): AgentOptions {
+  if (!AGENT_NAME.test(options.name))
+    throw new TypeError(`agent name "${options.name}" must match ${AGENT_NAME.source}`);
+  for (const key of [
+    'maxIterations',
+    'timeoutMs',
+    'toolTimeoutMs',
+    'maxParallelTools',
+    'tokenBudget',
+  ] as const) {
+    const value = options[key];
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
+      throw new TypeError(`agent "${options.name}": ${key} must be a positive integer`);
+    }
+  }
+  return options;
+}
+
+/** A resolved agent: fixed shape, every limit known. */
+export class Agent {
+  readonly name: string;
+  readonly description: string;
+  /** Model id or tier name used when a request does not choose. */
+  readonly model: string | undefined;
+  readonly systemPrompt: string;
+  readonly tools: readonly string[];
+  readonly allowedTools: ReadonlySet<string>;
+  readonly maxIterations: number;
+  readonly timeoutMs: number;
+  readonly toolTimeoutMs: number;
+  readonly maxParallelTools: number;
+  readonly tokenBudget: number | undefined;
+  readonly temperature: number | undefined;
+  readonly maxOutputTokens: number | undefined;
+  readonly windowMessages: number;
+  readonly windowTokens: number;
+  readonly onInterrupt: 'retry' | 'fail';
+
+  private constructor(fields: Omit<Agent, 'allowedTools'>) {
+    this.name = fields.name;
+    this.description = fields.description;
+    this.model = fields.model;
+    this.systemPrompt = fields.systemPrompt;
+    this.tools = fields.tools;
+    this.allowedTools = new Set(fields.tools);
+    this.maxIterations = fields.maxIterations;
+    this.timeoutMs = fields.timeoutMs;
+    this.toolTimeoutMs = fields.toolTimeoutMs;
+    this.maxParallelTools = fields.maxParallelTools;
+    this.tokenBudget = fields.tokenBudget;
+    this.temperature = fields.temperature;
+    this.maxOutputTokens = fields.maxOutputTokens;
+    this.windowMessages = fields.windowMessages;
+    this.windowTokens = fields.windowTokens;
+    this.onInterrupt = fields.onInterrupt;
+  }
+
+  static fromConfig(name: string, config: AgentConfig): Agent {
+    return new Agent({
+      name,
+      description: config.description,
+      model: config.model ?? config.tier,
+      systemPrompt: config.system_prompt,
+      tools: config.tools,
+      maxIterations: config.max_iterations,
+      timeoutMs: config.timeout_ms,
+      toolTimeoutMs: config.tool_timeout_ms,
+      maxParallelTools: config.max_parallel_tools,
+      tokenBudget: config.token_budget,
+      temperature: config.temperature,
+      maxOutputTokens: config.max_output_tokens,
+      windowMessages: config.session?.max_messages ?? 50,
+      windowTokens: config.session?.max_tokens ?? 8_000,
+      onInterrupt: config.on_interrupt,
+    });
+  }
+
+  static fromOptions(options: AgentOptions): Agent {
+    return new Agent({
+      name: options.name,
+      description: options.description ?? '',
+      model: options.model ?? options.tier,
+      systemPrompt: options.systemPrompt ?? 'You are a helpful assistant.',
+      tools: (options.tools ?? []).map((tool) => (typeof tool === 'string' ? tool : tool.name)),
+      maxIterations: options.maxIterations ?? 8,
+      timeoutMs: options.timeoutMs ?? 300_000,
+      toolTimeoutMs: options.toolTimeoutMs ?? 30_000,
+      maxParallelTools: options.maxParallelTools ?? 4,
+      tokenBudget: options.tokenBudget,
+      temperature: options.temperature,
+      maxOutputTokens: options.maxOutputTokens,
+      windowMessages: options.session?.maxMessages ?? 50,
+      windowTokens: options.session?.maxTokens ?? 8_000,
+      onInterrupt: options.onInterrupt ?? 'retry',
+    });
+  }
+}

@@ -1,0 +1,117 @@
+import { RingBuffer } from '../lib/ring-buffer.js';
+
+/**
+ * Event types a task emits, in order of a typical run:
+ * task.queued → task.started → (llm.started → llm.delta* → [llm.discarded] → llm.completed
+ * → (tool.started → tool.completed)*)* → task.completed
+ */
+export type TaskEventType =
+  | 'task.queued'
+  | 'task.started'
+  | 'llm.started'
+  | 'llm.delta'
+  | 'llm.discarded'
+  | 'llm.completed'
+  | 'tool.started'
+  | 'tool.completed'
+  | 'task.completed';
+
+export interface TaskEvent {
+  /** 1-based, gap-free per task; the SSE `id:`. */
+  seq: number;
+  type: TaskEventType;
+  data: Record<string, unknown>;
+  /** Milliseconds since the epoch. */
+  at: number;
+}
+
+export type TaskEventListener = (event: TaskEvent) => void;
+
+export interface Subscription {
+  /** Buffered events after the requested sequence number, oldest first. */
+  backlog: TaskEvent[];
+  /** True when events after the requested sequence number were already evicted. */
+  gap: boolean;
+  unsubscribe(): void;
+}
+
+/**
+ * A task's event stream: a bounded ring buffer for resume plus live listeners. While nobody is
+ * listening, consecutive text deltas are merged into one event, so a long answer streamed to no
+ * one costs one event rather than one per token; merged events were never delivered, so resume
+ * by sequence number stays exact.
+ */
+export class TaskEventLog {
+  readonly #buffer: RingBuffer<TaskEvent>;
+  #seq = 0;
+  #delivered = 0;
+  #listeners: TaskEventListener[] = [];
+  #closed = false;
+
+  constructor(capacity: number) {
+    this.#buffer = new RingBuffer(capacity);
+  }
+
+  get lastSeq(): number {
+    return this.#seq;
+  }
+
+  /** True after the final event. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  append(type: TaskEventType, data: Record<string, unknown>): TaskEvent {
+    const event: TaskEvent = { seq: ++this.#seq, type, data, at: Date.now() };
+    this.#buffer.push(event);
+    if (type === 'task.completed') this.#closed = true;
+    this.#deliver(event);
+    return event;
+  }
+
+  /** Appends streamed text, merging into the previous undelivered delta when possible. */
+  appendDelta(text: string): void {
+    if (this.#listeners.length === 0) {
+      const last = this.#buffer.last();
+      if (last !== undefined && last.type === 'llm.delta' && last.seq > this.#delivered) {
+        last.data.text = (last.data.text as string) + text;
+        return;
+      }
+    }
+    this.append('llm.delta', { text });
+  }
+
+  /** Registers a listener and returns, atomically, the buffered events after `afterSeq`. */
+  subscribe(afterSeq: number, listener: TaskEventListener): Subscription {
+    const backlog: TaskEvent[] = [];
+    let oldest = 0;
+    for (const event of this.#buffer) {
+      if (oldest === 0) oldest = event.seq;
+      if (event.seq > afterSeq) backlog.push(event);
+    }
+    const last = backlog[backlog.length - 1];
+    if (last !== undefined && last.seq > this.#delivered) this.#delivered = last.seq;
+    const gap = oldest > afterSeq + 1;
+    if (!this.#closed) this.#listeners.push(listener);
+    return { backlog, gap, unsubscribe: () => this.#remove(listener) };
+  }
+
+  #remove(listener: TaskEventListener): void {
+    const index = this.#listeners.indexOf(listener);
+    if (index !== -1) this.#listeners.splice(index, 1);
+  }
+
+  #deliver(event: TaskEvent): void {
+    if (this.#listeners.length === 0) return;
+    this.#delivered = event.seq;
+    for (const listener of this.#listeners.slice()) {
+      try {
+        listener(event);
+      } catch {
+        // A listener that throws (a broken socket) must not break the task.
+        this.#remove(listener);
+      }
+    }
+    if (this.#closed) this.#listeners = [];
+  }
+}

@@ -1,0 +1,110 @@
+import type { AgentdError, ErrorBody } from '../errors.js';
+import type { RouterSink } from '../llm/index.js';
+import type { TaskRecord, TaskStatus } from '../store/index.js';
+import { TERMINAL_STATUSES } from '../store/index.js';
+import { TaskEventLog } from './events.js';
+
+/**
+ * A task in this process: its record (what is stored and returned), its event log, and the one
+ * AbortController that cancels the provider request, the tools and any wait.
+ */
+export class Task implements RouterSink {
+  readonly record: TaskRecord;
+  readonly events: TaskEventLog;
+  readonly controller = new AbortController();
+  /** Milliseconds spent waiting on providers and tools: the rest is agentd's overhead. */
+  providerMs = 0;
+  toolMs = 0;
+  #waiters: (() => void)[] | undefined;
+
+  constructor(record: TaskRecord, eventBuffer: number) {
+    this.record = record;
+    this.events = new TaskEventLog(eventBuffer);
+  }
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  get status(): TaskStatus {
+    return this.record.status;
+  }
+
+  get finished(): boolean {
+    return TERMINAL_STATUSES.has(this.record.status);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  // RouterSink: streamed model output becomes task events.
+  onText(text: string): void {
+    this.events.appendDelta(text);
+  }
+
+  onDiscard(error: AgentdError, model: string): void {
+    this.events.append('llm.discarded', { model, code: error.code, reason: error.message });
+  }
+
+  markRunning(): void {
+    this.record.status = 'running';
+    this.record.started_at = Date.now();
+    this.events.append('task.started', { agent: this.record.agent });
+  }
+
+  /** Moves to a terminal status, emits `task.completed` and wakes waiters. Idempotent. */
+  finish(status: TaskStatus, result: string | null, error: ErrorBody | null): void {
+    if (this.finished) return;
+    const record = this.record;
+    record.status = status;
+    record.result = result;
+    record.error = error;
+    record.finished_at = Date.now();
+    this.events.append('task.completed', completionData(this));
+    const waiters = this.#waiters;
+    this.#waiters = undefined;
+    if (waiters !== undefined) for (const wake of waiters) wake();
+  }
+
+  /** Resolves when the task finishes, or after `timeoutMs` if given (true if finished). */
+  wait(timeoutMs?: number): Promise<boolean> {
+    if (this.finished) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              this.#unwait(wake);
+              resolve(false);
+            }, timeoutMs);
+      const wake = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        resolve(true);
+      };
+      if (this.#waiters === undefined) this.#waiters = [wake];
+      else this.#waiters.push(wake);
+    });
+  }
+
+  #unwait(wake: () => void): void {
+    const index = this.#waiters?.indexOf(wake) ?? -1;
+    if (index !== -1) this.#waiters!.splice(index, 1);
+  }
+}
+
+/** The data of a `task.completed` event: the outcome without the input. */
+export function completionData(task: Task): Record<string, unknown> {
+  const record = task.record;
+  return {
+    status: record.status,
+    result: record.result,
+    error: record.error,
+    model: record.model,
+    usage: record.usage,
+    cost_usd: record.cost_usd,
+    iterations: record.iterations,
+    tool_calls: record.tool_calls,
+    partial: record.partial,
+  };
+}

@@ -1,0 +1,21 @@
+export {
+  type ConfigIssue,
+  isProviderQualified,
+  type LoadedConfig,
+  type LoadOptions,
+  loadConfig,
+  validate,
+} from './load.js';
+export {
+  type AgentConfig,
+  type Config,
+  ConfigSchema,
+  type LlmTimeouts,
+  MODES,
+  type Mode,
+  type ModelConfig,
+  type ProviderConfig,
+  type SessionWindowConfig,
+  TIERS,
+  type Tier,
+} from './schema.js';

@@ -1,0 +1,233 @@
+import Type, { type Static } from 'typebox';
+
+/**
+ * The one configuration schema: `agentd.yaml` / `agentd.json`, environment overrides and the
+ * library's `createRuntime({ config })` are all validated against it. Keys are snake_case as
+ * they appear in files.
+ */
+
+const Ms = (description: string, defaultValue: number) =>
+  Type.Integer({ minimum: 1, description, default: defaultValue });
+
+export const LlmTimeoutsSchema = Type.Object(
+  {
+    connect_ms: Ms('TCP/TLS connect limit', 10_000),
+    headers_ms: Ms('from request sent to response headers', 60_000),
+    first_token_ms: Ms('from request sent to the first streamed token', 60_000),
+    idle_ms: Ms('longest silence between two stream chunks', 30_000),
+  },
+  { additionalProperties: false },
+);
+
+export const ProviderSchema = Type.Object(
+  {
+    type: Type.Union([Type.Literal('openai'), Type.Literal('mock')], {
+      default: 'openai',
+      description: '`openai` for any OpenAI-compatible endpoint; `mock` starts the built-in mock model',
+    }),
+    base_url: Type.Optional(
+      Type.String({ format: 'uri', description: 'including the version prefix, e.g. /v1' }),
+    ),
+    api_key: Type.Optional(Type.String()),
+    api_key_env: Type.Optional(Type.String({ description: 'read the key from this environment variable' })),
+    headers: Type.Optional(Type.Record(Type.String(), Type.String())),
+    connections: Type.Integer({ minimum: 1, maximum: 65_536, default: 128 }),
+    http2: Type.Boolean({ default: false }),
+    stream_usage: Type.Boolean({ default: true, description: 'send stream_options.include_usage' }),
+    timeouts: Type.Optional(
+      Type.Object(
+        {
+          connect_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+          headers_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+          first_token_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+          idle_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+        },
+        { additionalProperties: false, description: 'overrides llm.timeouts for this provider' },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const ModelSchema = Type.Object(
+  {
+    provider: Type.String({ description: 'a key of `providers`' }),
+    name: Type.Optional(Type.String({ description: "the provider's model name (defaults to the key)" })),
+    input_usd_per_mtok: Type.Number({ minimum: 0, default: 0 }),
+    output_usd_per_mtok: Type.Number({ minimum: 0, default: 0 }),
+    context_window: Type.Optional(Type.Integer({ minimum: 1 })),
+    context_fallback: Type.Optional(
+      Type.String({ description: 'a larger-context model used on context overflow' }),
+    ),
+    fallbacks: Type.Optional(Type.Array(Type.String(), { description: 'models tried when this one fails' })),
+  },
+  { additionalProperties: false },
+);
+
+export const TIERS = ['small', 'medium', 'large'] as const;
+export type Tier = (typeof TIERS)[number];
+export const MODES = ['simple', 'standard', 'complex', 'research'] as const;
+export type Mode = (typeof MODES)[number];
+
+const TierName = Type.Union(TIERS.map((t) => Type.Literal(t)));
+const ModelChain = Type.Array(Type.String(), {
+  minItems: 1,
+  description: 'primary model first, then fallbacks',
+});
+
+export const SessionWindowSchema = Type.Object(
+  {
+    max_messages: Type.Integer({ minimum: 0, default: 50 }),
+    max_tokens: Type.Integer({ minimum: 0, default: 8_000 }),
+  },
+  { additionalProperties: false },
+);
+
+export const AgentSchema = Type.Object(
+  {
+    description: Type.String({ default: '' }),
+    model: Type.Optional(Type.String({ description: 'a model id from `models`, or a tier name' })),
+    tier: Type.Optional(TierName),
+    system_prompt: Type.String({ default: 'You are a helpful assistant.' }),
+    tools: Type.Array(Type.String(), { default: [], description: 'names of tools this agent may call' }),
+    max_iterations: Type.Integer({ minimum: 1, maximum: 1000, default: 8 }),
+    timeout_ms: Type.Integer({ minimum: 1, default: 300_000 }),
+    tool_timeout_ms: Type.Integer({ minimum: 1, default: 30_000 }),
+    max_parallel_tools: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
+    token_budget: Type.Optional(Type.Integer({ minimum: 1, description: 'input + output tokens per task' })),
+    temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
+    max_output_tokens: Type.Optional(Type.Integer({ minimum: 1 })),
+    session: Type.Optional(Type.Partial(SessionWindowSchema)),
+    on_interrupt: Type.Union([Type.Literal('retry'), Type.Literal('fail')], {
+      default: 'retry',
+      description: 'what a restart does with a task that was running: run it again, or mark it failed',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    server: Type.Object(
+      {
+        host: Type.String({ default: '127.0.0.1' }),
+        port: Type.Integer({ minimum: 0, maximum: 65_535, default: 8787 }),
+        body_limit_bytes: Type.Integer({ minimum: 1024, default: 1_048_576 }),
+        max_wait_ms: Type.Integer({
+          minimum: 0,
+          default: 120_000,
+          description: 'longest `wait` a request may ask',
+        }),
+        sse_heartbeat_ms: Type.Integer({ minimum: 100, default: 15_000 }),
+        drain_timeout_ms: Type.Integer({
+          minimum: 0,
+          default: 30_000,
+          description: 'on SIGTERM, how long running tasks may take to finish',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    storage: Type.Object(
+      {
+        path: Type.String({ default: '.agentd/agentd.db', description: 'SQLite file, or :memory:' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    log: Type.Object(
+      {
+        level: Type.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+          { default: 'info' },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    providers: Type.Record(Type.String(), ProviderSchema, { default: {} }),
+    models: Type.Record(Type.String(), ModelSchema, { default: {} }),
+    tiers: Type.Object(
+      {
+        small: Type.Optional(ModelChain),
+        medium: Type.Optional(ModelChain),
+        large: Type.Optional(ModelChain),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    modes: Type.Object(
+      {
+        simple: TierName,
+        standard: TierName,
+        complex: TierName,
+        research: TierName,
+      },
+      {
+        additionalProperties: false,
+        default: { simple: 'small', standard: 'medium', complex: 'large', research: 'large' },
+      },
+    ),
+    llm: Type.Object(
+      {
+        timeouts: Type.Object(LlmTimeoutsSchema.properties, { additionalProperties: false, default: {} }),
+        retry: Type.Object(
+          {
+            max_attempts: Type.Integer({ minimum: 1, maximum: 10, default: 3 }),
+            base_delay_ms: Type.Integer({ minimum: 0, default: 250 }),
+            max_delay_ms: Type.Integer({ minimum: 0, default: 8_000 }),
+            max_retry_after_ms: Type.Integer({
+              minimum: 0,
+              default: 10_000,
+              description: 'a longer Retry-After fails over instead of waiting',
+            }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        breaker: Type.Object(
+          {
+            window_ms: Type.Integer({ minimum: 100, default: 30_000 }),
+            min_requests: Type.Integer({ minimum: 1, default: 10 }),
+            failure_rate: Type.Number({ minimum: 0, maximum: 1, default: 0.5 }),
+            open_ms: Type.Integer({ minimum: 1, default: 15_000 }),
+            half_open_probes: Type.Integer({ minimum: 1, default: 1 }),
+            slow_call_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    agents: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), AgentSchema, { default: {} }),
+    tools: Type.Object(
+      {
+        http_fetch: Type.Object(
+          {
+            allowed_hosts: Type.Array(Type.String(), { default: [], description: 'exact hosts or *.suffix' }),
+            max_bytes: Type.Integer({ minimum: 1, default: 1_048_576 }),
+            timeout_ms: Type.Integer({ minimum: 1, default: 10_000 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    tasks: Type.Object(
+      {
+        max_concurrency: Type.Integer({ minimum: 1, default: 4096, description: 'tasks running at once' }),
+        max_queue: Type.Integer({ minimum: 0, default: 10_000, description: 'tasks waiting to run' }),
+        event_buffer: Type.Integer({
+          minimum: 8,
+          default: 512,
+          description: 'events kept per task for resume',
+        }),
+        max_input_chars: Type.Integer({ minimum: 1, default: 200_000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type AgentConfig = Static<typeof AgentSchema>;
+export type ProviderConfig = Static<typeof ProviderSchema>;
+export type ModelConfig = Static<typeof ModelSchema>;
+export type LlmTimeouts = Static<typeof LlmTimeoutsSchema>;
+export type SessionWindowConfig = Static<typeof SessionWindowSchema>;

@@ -1,0 +1,30 @@
+export { ChatStreamAssembler } from './chat-stream.js';
+export { type MockLlmOptions, MockLlmServer, type ScriptedReply } from './mock/index.js';
+export { type OpenAICompatibleOptions, OpenAICompatibleProvider } from './openai.js';
+export { type StartedProviders, startProviders } from './providers.js';
+export { backoffDelay, decideRetry, type RetryDecision, type RetryPolicy } from './retry.js';
+export {
+  type CallContext,
+  costOf,
+  type FailedAttempt,
+  type LlmCall,
+  type ModelRoute,
+  ModelRouter,
+  type ModelSelector,
+  type RouterSink,
+} from './router.js';
+export type {
+  CallOptions,
+  CallTimeouts,
+  ChatMessage,
+  ChatRequest,
+  ChatResult,
+  FinishReason,
+  JsonSchema,
+  Provider,
+  Role,
+  StreamSink,
+  ToolCall,
+  ToolSpec,
+  Usage,
+} from './types.js';

@@ -1,0 +1,315 @@
+import { type BreakerOptions, CircuitBreaker } from '../admission/index.js';
+import type { Config, Mode, Tier } from '../config/index.js';
+import { TIERS } from '../config/index.js';
+import {
+  type AgentdError,
+  CircuitOpenError,
+  ConfigError,
+  InvalidRequestError,
+  toAgentdError,
+} from '../errors.js';
+import { abortReason, sleep } from '../lib/abort.js';
+import { countsAgainstBreaker, decideRetry, type RetryPolicy } from './retry.js';
+import type { CallTimeouts, ChatRequest, ChatResult, Provider, StreamSink, Usage } from './types.js';
+
+/** A model the router can call: where it lives, what it costs, and its breaker. */
+export interface ModelRoute {
+  /** The id used in config, requests and results (`gpt-4o-mini`, or `provider/model`). */
+  id: string;
+  providerName: string;
+  provider: Provider;
+  /** The provider's own name for the model. */
+  upstreamModel: string;
+  inputUsdPerMtok: number;
+  outputUsdPerMtok: number;
+  contextFallback: string | undefined;
+  fallbacks: string[];
+  timeouts: CallTimeouts;
+  breaker: CircuitBreaker;
+}
+
+/** How a request picks a model: an explicit model or tier wins over a mode, which wins over the agent's default. */
+export interface ModelSelector {
+  model?: string | undefined;
+  tier?: Tier | undefined;
+  mode?: Mode | undefined;
+}
+
+/** Streamed output plus notice that output already streamed from a failed attempt is void. */
+export interface RouterSink extends StreamSink {
+  onDiscard?(error: AgentdError, model: string): void;
+}
+
+export interface FailedAttempt {
+  model: string;
+  code: string;
+  message: string;
+}
+
+/** The outcome of one routed LLM call. */
+export interface LlmCall {
+  result: ChatResult;
+  /** The model that actually answered. */
+  model: string;
+  provider: string;
+  /** Cost of the answering attempt only; failed attempts are not billed. */
+  costUsd: number;
+  /** Attempts that failed before the answer (retries and fail-overs). */
+  failedAttempts: FailedAttempt[];
+  /** Milliseconds spent waiting on providers, including backoff. */
+  durationMs: number;
+}
+
+export interface CallContext {
+  signal?: AbortSignal | undefined;
+  sink?: RouterSink | undefined;
+  stream?: boolean;
+  traceparent?: string | undefined;
+}
+
+/**
+ * Resolves model selectors to fail-over chains and runs calls through them:
+ * breaker → attempt → retry with backoff (or Retry-After) → next model in the chain.
+ */
+export class ModelRouter {
+  readonly #config: Config;
+  readonly #providers: Map<string, Provider>;
+  readonly #routes = new Map<string, ModelRoute>();
+  readonly #chains = new Map<string, ModelRoute[]>();
+  readonly #retry: RetryPolicy;
+  readonly #breakerOptions: BreakerOptions;
+
+  constructor(config: Config, providers: Map<string, Provider>) {
+    this.#config = config;
+    this.#providers = providers;
+    const retry = config.llm.retry;
+    this.#retry = {
+      maxAttempts: retry.max_attempts,
+      baseDelayMs: retry.base_delay_ms,
+      maxDelayMs: retry.max_delay_ms,
+      maxRetryAfterMs: retry.max_retry_after_ms,
+    };
+    const breaker = config.llm.breaker;
+    this.#breakerOptions = {
+      windowMs: breaker.window_ms,
+      minRequests: breaker.min_requests,
+      failureRate: breaker.failure_rate,
+      openMs: breaker.open_ms,
+      halfOpenProbes: breaker.half_open_probes,
+      slowCallMs: breaker.slow_call_ms,
+    };
+  }
+
+  /** Every route built so far (for readiness and metrics). */
+  routes(): IterableIterator<ModelRoute> {
+    return this.#routes.values();
+  }
+
+  /** The fail-over chain for a selector, given the agent's default model or tier. */
+  resolve(selector: ModelSelector, agentDefault: string | undefined): ModelRoute[] {
+    const key =
+      selector.model ??
+      (selector.tier !== undefined ? `tier:${selector.tier}` : undefined) ??
+      (selector.mode !== undefined ? `tier:${this.#config.modes[selector.mode]}` : undefined) ??
+      (agentDefault !== undefined && isTier(agentDefault) ? `tier:${agentDefault}` : agentDefault) ??
+      'tier:medium';
+    let chain = this.#chains.get(key);
+    if (chain === undefined) {
+      chain = this.#buildChain(key);
+      this.#chains.set(key, chain);
+    }
+    return chain;
+  }
+
+  /** One route by id (catalog model or `provider/model`). */
+  route(id: string): ModelRoute {
+    let route = this.#routes.get(id);
+    if (route === undefined) {
+      route = this.#buildRoute(id);
+      this.#routes.set(id, route);
+    }
+    return route;
+  }
+
+  /** Runs a chat request through a chain until a model answers or the policy gives up. */
+  async chat(
+    chain: readonly ModelRoute[],
+    request: Omit<ChatRequest, 'model'>,
+    ctx: CallContext,
+  ): Promise<LlmCall> {
+    const started = performance.now();
+    const failedAttempts: FailedAttempt[] = [];
+    const queue = [...chain];
+    const tried = new Set<string>();
+    const sink = new AttemptSink(ctx.sink);
+    let lastError: AgentdError | undefined;
+    let allOpen = true;
+    let minRetryAfter = Number.POSITIVE_INFINITY;
+
+    for (let route = queue.shift(); route !== undefined; route = queue.shift()) {
+      if (tried.has(route.id)) continue;
+      tried.add(route.id);
+      for (let attempt = 1; ; attempt++) {
+        if (!route.breaker.tryAcquire()) {
+          const retryAfterMs = route.breaker.retryAfterMs();
+          minRetryAfter = Math.min(minRetryAfter, retryAfterMs);
+          lastError ??= new CircuitOpenError(`the circuit for ${route.id} is open`, { retryAfterMs });
+          failedAttempts.push({ model: route.id, code: CircuitOpenError.code, message: 'circuit open' });
+          break;
+        }
+        allOpen = false;
+        sink.emitted = false;
+        const attemptStarted = performance.now();
+        let error: AgentdError;
+        try {
+          const result = await route.provider.chat(
+            { ...request, model: route.upstreamModel },
+            {
+              signal: ctx.signal,
+              timeouts: route.timeouts,
+              sink,
+              stream: ctx.stream ?? true,
+              traceparent: ctx.traceparent,
+            },
+          );
+          route.breaker.onSuccess(performance.now() - attemptStarted);
+          return {
+            result,
+            model: route.id,
+            provider: route.providerName,
+            costUsd: costOf(route, result.usage),
+            failedAttempts,
+            durationMs: performance.now() - started,
+          };
+        } catch (err) {
+          if (ctx.signal?.aborted) {
+            route.breaker.onIgnored();
+            throw abortReason(ctx.signal);
+          }
+          error = toAgentdError(err);
+        }
+        if (countsAgainstBreaker(error)) route.breaker.onFailure();
+        else route.breaker.onIgnored();
+        failedAttempts.push({ model: route.id, code: error.code, message: error.message });
+        if (sink.emitted) ctx.sink?.onDiscard?.(error, route.id);
+        lastError = error;
+        const decision = decideRetry(this.#retry, error, attempt);
+        if (decision.kind === 'retry') {
+          await sleep(decision.delayMs, ctx.signal);
+          continue;
+        }
+        if (decision.kind === 'fail') throw withAttempts(error, failedAttempts);
+        if (decision.kind === 'context_fallback') {
+          if (route.contextFallback === undefined) throw withAttempts(error, failedAttempts);
+          queue.unshift(this.route(route.contextFallback));
+        }
+        break;
+      }
+    }
+    if (allOpen && lastError !== undefined) {
+      throw withAttempts(
+        new CircuitOpenError(`every model for this request has an open circuit (${[...tried].join(', ')})`, {
+          retryAfterMs: Number.isFinite(minRetryAfter) ? minRetryAfter : undefined,
+        }),
+        failedAttempts,
+      );
+    }
+    throw withAttempts(lastError ?? new ConfigError('no model to call'), failedAttempts);
+  }
+
+  #buildChain(key: string): ModelRoute[] {
+    if (key.startsWith('tier:')) {
+      const tier = key.slice(5) as Tier;
+      const ids = this.#config.tiers[tier];
+      if (ids === undefined || ids.length === 0)
+        throw new ConfigError(`tier "${tier}" has no models (set tiers.${tier})`);
+      return ids.map((id) => this.route(id));
+    }
+    if (isTier(key)) return this.#buildChain(`tier:${key}`);
+    const primary = this.route(key);
+    return [primary, ...primary.fallbacks.map((id) => this.route(id))];
+  }
+
+  #buildRoute(id: string): ModelRoute {
+    const entry = this.#config.models[id];
+    let providerName: string;
+    let upstreamModel: string;
+    if (entry !== undefined) {
+      providerName = entry.provider;
+      upstreamModel = entry.name ?? id;
+    } else {
+      const slash = id.indexOf('/');
+      if (slash > 0 && this.#providers.has(id.slice(0, slash))) {
+        providerName = id.slice(0, slash);
+        upstreamModel = id.slice(slash + 1);
+      } else {
+        throw new InvalidRequestError(
+          `unknown model "${id}": use a model from \`models\`, a tier, or provider/model`,
+          {
+            details: { field: 'model' },
+          },
+        );
+      }
+    }
+    const provider = this.#providers.get(providerName);
+    if (provider === undefined)
+      throw new ConfigError(`model "${id}" names an unknown provider "${providerName}"`);
+    const defaults = this.#config.llm.timeouts;
+    const own = this.#config.providers[providerName]?.timeouts;
+    return {
+      id,
+      providerName,
+      provider,
+      upstreamModel,
+      inputUsdPerMtok: entry?.input_usd_per_mtok ?? 0,
+      outputUsdPerMtok: entry?.output_usd_per_mtok ?? 0,
+      contextFallback: entry?.context_fallback,
+      fallbacks: entry?.fallbacks ?? [],
+      timeouts: {
+        headersMs: own?.headers_ms ?? defaults.headers_ms,
+        firstTokenMs: own?.first_token_ms ?? defaults.first_token_ms,
+        idleMs: own?.idle_ms ?? defaults.idle_ms,
+      },
+      breaker: new CircuitBreaker(id, this.#breakerOptions),
+    };
+  }
+}
+
+/** USD cost of a usage on a route. */
+export function costOf(
+  route: Pick<ModelRoute, 'inputUsdPerMtok' | 'outputUsdPerMtok'>,
+  usage: Usage,
+): number {
+  return (
+    (usage.input_tokens * route.inputUsdPerMtok + usage.output_tokens * route.outputUsdPerMtok) / 1_000_000
+  );
+}
+
+function isTier(name: string): name is Tier {
+  return (TIERS as readonly string[]).includes(name);
+}
+
+function withAttempts(error: AgentdError, attempts: FailedAttempt[]): AgentdError {
+  if (attempts.length > 1) error.details = { ...error.details, attempts };
+  return error;
+}
+
+/** Forwards streamed output and remembers whether the current attempt emitted anything. */
+class AttemptSink implements StreamSink {
+  readonly #target: StreamSink | undefined;
+  emitted = false;
+
+  constructor(target: StreamSink | undefined) {
+    this.#target = target;
+  }
+
+  onText(text: string): void {
+    this.emitted = true;
+    this.#target?.onText?.(text);
+  }
+
+  onToolCallStart(index: number, id: string, name: string): void {
+    this.emitted = true;
+    this.#target?.onToolCallStart?.(index, id, name);
+  }
+}

@@ -1,0 +1,1 @@
+export { createLogger, type Logger, type LoggerOptions, REDACT_PATHS } from './logger.js';

@@ -1,0 +1,10 @@
+export {
+  DEFAULT_TENANT,
+  type EventStream,
+  type HealthReport,
+  Runtime,
+  type RuntimeOptions,
+  type Submission,
+  type SubmitRequest,
+} from './runtime.js';
+export { VERSION } from './version.js';

@@ -1,0 +1,579 @@
+import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import {
+  Agent,
+  type AgentOptions,
+  runTask,
+  type Subscription,
+  Task,
+  type TaskEventListener,
+} from '../agent/index.js';
+import { type Config, loadConfig, MODES, TIERS } from '../config/index.js';
+import {
+  CancelledError,
+  ConfigError,
+  InterruptedError,
+  InvalidRequestError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ShuttingDownError,
+  ToolForbiddenError,
+} from '../errors.js';
+import { ModelRouter, type StartedProviders, startProviders } from '../llm/index.js';
+import { createLogger, type Logger } from '../observability/index.js';
+import { LocalScheduler } from '../queue/index.js';
+import {
+  type Page,
+  type PersistedEvent,
+  SqliteStore,
+  type Store,
+  type StoredMessage,
+  type TaskQuery,
+  type TaskRecord,
+} from '../store/index.js';
+import {
+  calculator,
+  createHttpFetch,
+  currentTime,
+  type ToolDefinition,
+  ToolExecutor,
+  ToolRegistry,
+} from '../tools/index.js';
+import { VERSION } from './version.js';
+
+export interface RuntimeOptions {
+  /** Configuration merged over the file (same keys as `agentd.yaml`). */
+  config?: Record<string, unknown>;
+  /** A config file; defaults to `AGENTD_CONFIG` or `agentd.yaml|yml|json` in the working directory. */
+  configFile?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Agents declared in code (in addition to the configuration's). */
+  agents?: AgentOptions[];
+  /** Tools declared in code. */
+  tools?: ToolDefinition<never, unknown>[];
+  logger?: Logger;
+  /** A storage adapter; defaults to SQLite at `storage.path`. */
+  store?: Store;
+  /**
+   * Re-run tasks a previous process left unfinished (default true). One-shot tools such as
+   * `agentd run` turn it off so they never pick up a server's tasks from a shared file.
+   */
+  recover?: boolean;
+}
+
+/** A request to run an agent. Only `agent` and `input` are required. */
+export interface SubmitRequest {
+  agent: string;
+  input: string;
+  tenantId?: string | undefined;
+  userId?: string | undefined;
+  sessionId?: string | undefined;
+  idempotencyKey?: string | undefined;
+  metadata?: Record<string, unknown> | undefined;
+  model?: string | undefined;
+  tier?: string | undefined;
+  mode?: string | undefined;
+  /** Narrows the agent's tools for this task. */
+  tools?: string[] | undefined;
+  priority?: number | undefined;
+  timeoutMs?: number | undefined;
+  /** Resolve only once the task is durable (the acknowledgement of the async API). */
+  durable?: boolean | undefined;
+}
+
+export interface Submission {
+  task: Task;
+  /** False when an idempotency key matched an existing task. */
+  created: boolean;
+}
+
+/** A task's events: buffered backlog plus live delivery, or the persisted tail of a finished task. */
+export interface EventStream {
+  backlog: { seq: number; type: string; data: unknown; at: number }[];
+  gap: boolean;
+  /** True when no live events will follow the backlog. */
+  finished: boolean;
+  attempt: number;
+  unsubscribe(): void;
+}
+
+export interface HealthReport {
+  status: 'ok' | 'draining';
+  version: string;
+  uptime_seconds: number;
+  active_tasks: number;
+  queued_tasks: number;
+  total_tasks: number;
+  store: string;
+  provider: string;
+}
+
+export const DEFAULT_TENANT = 'default';
+
+/**
+ * The composition root: configuration, providers, router, tools, store and scheduler wired
+ * together. The server, the CLI and library users all drive agentd through this class.
+ */
+export class Runtime {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly store: Store;
+  readonly router: ModelRouter;
+  readonly registry: ToolRegistry;
+  readonly providerSource: string;
+  readonly #providers: StartedProviders;
+  readonly #agents = new Map<string, Agent>();
+  readonly #active = new Map<string, Task>();
+  readonly #recent = new LRUCache<string, Task>({ max: 10_000, ttl: 10 * 60_000 });
+  readonly #idempotency = new Map<string, Task>();
+  readonly #scheduler: LocalScheduler<Task>;
+  readonly #executor: ToolExecutor;
+  readonly #startedAt = Date.now();
+  #finishedTasks = 0;
+  #draining = false;
+  #closed = false;
+
+  private constructor(
+    config: Config,
+    providerSource: string,
+    log: Logger,
+    store: Store,
+    providers: StartedProviders,
+    registry: ToolRegistry,
+  ) {
+    this.config = config;
+    this.providerSource = providerSource;
+    this.log = log;
+    this.store = store;
+    this.#providers = providers;
+    this.registry = registry;
+    this.router = new ModelRouter(config, providers.providers);
+    this.#executor = new ToolExecutor(registry);
+    this.#scheduler = new LocalScheduler(
+      { maxConcurrency: config.tasks.max_concurrency, maxQueue: config.tasks.max_queue },
+      (task) => this.#execute(task),
+    );
+  }
+
+  /** Loads configuration, starts providers and storage, and recovers unfinished tasks. */
+  static async create(options: RuntimeOptions = {}): Promise<Runtime> {
+    const loaded = loadConfig({ file: options.configFile, config: options.config, env: options.env });
+    const config = loaded.config;
+    const log = options.logger ?? createLogger({ level: config.log.level });
+    const registry = new ToolRegistry();
+    registry.register(calculator);
+    registry.register(currentTime);
+    const fetchConfig = config.tools.http_fetch;
+    registry.register(
+      createHttpFetch({
+        allowedHosts: fetchConfig.allowed_hosts,
+        maxBytes: fetchConfig.max_bytes,
+        timeoutMs: fetchConfig.timeout_ms,
+      }),
+    );
+    for (const tool of options.tools ?? []) registry.register(tool, { replace: true });
+    for (const agent of options.agents ?? []) {
+      for (const tool of agent.tools ?? [])
+        if (typeof tool !== 'string') registry.register(tool, { replace: true });
+    }
+
+    const store = options.store ?? new SqliteStore({ path: config.storage.path });
+    const providers = await startProviders(config, options.env);
+    const runtime = new Runtime(config, loaded.providerSource, log, store, providers, registry);
+    try {
+      for (const [name, agentConfig] of Object.entries(config.agents)) {
+        runtime.#addAgent(Agent.fromConfig(name, agentConfig), `agents.${name}`);
+      }
+      for (const agent of options.agents ?? [])
+        runtime.#addAgent(Agent.fromOptions(agent), `agent "${agent.name}"`);
+      if (providers.mock !== undefined) {
+        log.warn(
+          { mock_url: providers.mock.url },
+          'no LLM provider configured (set OPENAI_API_KEY, DEEPSEEK_API_KEY or AGENTD_PROVIDER_BASE_URL): using the built-in mock model',
+        );
+      }
+      if (options.recover !== false) await runtime.#recover();
+    } catch (err) {
+      await runtime.close({ drainMs: 0 });
+      throw err;
+    }
+    return runtime;
+  }
+
+  /** Agents by name, in declaration order. */
+  agents(): Agent[] {
+    return [...this.#agents.values()];
+  }
+
+  agent(name: string): Agent | undefined {
+    return this.#agents.get(name);
+  }
+
+  /** The embedded mock model's base URL, when the mock provider is in use. */
+  get mockUrl(): string | undefined {
+    return this.#providers.mock?.url;
+  }
+
+  /** Validates and admits a task, persists it, and schedules it. */
+  async submit(request: SubmitRequest): Promise<Submission> {
+    if (this.#draining) throw new ShuttingDownError('agentd is shutting down', { retryAfterMs: 5000 });
+    const agent = this.#agents.get(request.agent);
+    if (agent === undefined) {
+      throw new NotFoundError(`no agent named "${request.agent}"`, { details: { field: 'agent' } });
+    }
+    const input = request.input;
+    if (typeof input !== 'string' || input.length === 0) {
+      throw new InvalidRequestError('`input` must be a non-empty string', { details: { field: 'input' } });
+    }
+    if (input.length > this.config.tasks.max_input_chars) {
+      throw new PayloadTooLargeError(
+        `\`input\` is longer than ${this.config.tasks.max_input_chars} characters`,
+        {
+          details: { field: 'input', limit: 'max_input_chars', max: this.config.tasks.max_input_chars },
+        },
+      );
+    }
+    this.#checkSelector(request, agent);
+    if (request.tools !== undefined) {
+      for (const name of request.tools) {
+        if (!agent.allowedTools.has(name)) {
+          throw new ToolForbiddenError(`tool "${name}" is not allowed for agent "${agent.name}"`, {
+            details: { field: 'tools', tool: name },
+          });
+        }
+      }
+    }
+    const tenantId = request.tenantId ?? DEFAULT_TENANT;
+    const sessionId = request.sessionId ?? null;
+    if (sessionId !== null) {
+      const session = await this.store.getSession(sessionId);
+      if (session !== undefined && session.tenant_id !== tenantId) {
+        throw new NotFoundError(`no session "${sessionId}"`, { details: { field: 'session_id' } });
+      }
+    }
+    const key = request.idempotencyKey;
+    if (key !== undefined) {
+      const existing = await this.#findIdempotent(tenantId, key);
+      if (existing !== undefined) return { task: existing, created: false };
+    }
+
+    const record: TaskRecord = {
+      id: randomUUID(),
+      agent: agent.name,
+      tenant_id: tenantId,
+      user_id: request.userId ?? null,
+      session_id: sessionId,
+      status: 'queued',
+      input,
+      result: null,
+      partial: false,
+      error: null,
+      model: null,
+      usage: { input_tokens: 0, output_tokens: 0 },
+      cost_usd: 0,
+      iterations: 0,
+      tool_calls: 0,
+      idempotency_key: key ?? null,
+      metadata: request.metadata ?? null,
+      options: {
+        model: request.model,
+        tier: request.tier,
+        mode: request.mode,
+        tools: request.tools,
+        priority: request.priority,
+        timeout_ms: request.timeoutMs,
+      },
+      attempt: 1,
+      created_at: Date.now(),
+      started_at: null,
+      finished_at: null,
+    };
+    const task = new Task(record, this.config.tasks.event_buffer);
+    task.events.append('task.queued', { agent: agent.name });
+    // Admission to the scheduler happens before anything is stored: a refusal leaves no trace.
+    this.#active.set(record.id, task);
+    if (key !== undefined) this.#idempotency.set(`${tenantId}\u0000${key}`, task);
+    try {
+      this.#scheduler.submit(task, request.priority ?? 0);
+    } catch (err) {
+      this.#forget(task);
+      throw err;
+    }
+    const persisted = this.store.insertTask(record);
+    if (request.durable === true) {
+      try {
+        await persisted;
+      } catch (err) {
+        task.controller.abort(new CancelledError('the task could not be stored'));
+        throw err;
+      }
+    } else {
+      persisted.catch((err: unknown) => this.log.error({ err, task_id: record.id }, 'storing a task failed'));
+    }
+    return { task, created: true };
+  }
+
+  /** Library convenience: runs an agent and resolves with the finished task. */
+  async run(
+    agent: string,
+    input: string,
+    options: Omit<SubmitRequest, 'agent' | 'input'> = {},
+  ): Promise<TaskRecord> {
+    const { task } = await this.submit({ ...options, agent, input });
+    await task.wait();
+    return task.record;
+  }
+
+  /** A task in this process (running, queued or recently finished), if the tenant owns it. */
+  liveTask(id: string, tenantId: string): Task | undefined {
+    const task = this.#active.get(id) ?? this.#recent.get(id);
+    return task !== undefined && task.record.tenant_id === tenantId ? task : undefined;
+  }
+
+  async getTask(id: string, tenantId: string): Promise<TaskRecord | undefined> {
+    const live = this.liveTask(id, tenantId);
+    if (live !== undefined) return live.record;
+    const stored = await this.store.getTask(id);
+    return stored !== undefined && stored.tenant_id === tenantId ? stored : undefined;
+  }
+
+  listTasks(query: TaskQuery): Promise<Page<TaskRecord>> {
+    return this.store.listTasks(query);
+  }
+
+  /** Cancels a queued or running task; a finished task is returned unchanged. */
+  async cancel(id: string, tenantId: string): Promise<TaskRecord | undefined> {
+    const task = this.#active.get(id);
+    if (task === undefined || task.record.tenant_id !== tenantId) return this.getTask(id, tenantId);
+    if (this.#scheduler.remove(task)) {
+      task.finish('cancelled', null, new CancelledError('cancelled before it started').toBody());
+      this.#persistFinal(task);
+      this.#retire(task);
+    } else {
+      task.controller.abort(new CancelledError('cancelled by request'));
+    }
+    return task.record;
+  }
+
+  /** Opens a task's event stream after `afterSeq`; undefined when the tenant has no such task. */
+  async events(
+    id: string,
+    tenantId: string,
+    after: { attempt: number; seq: number },
+    listener: TaskEventListener,
+  ): Promise<EventStream | undefined> {
+    const task = this.liveTask(id, tenantId);
+    if (task !== undefined) {
+      // Ids from an earlier run of a restarted task replay the current run from its start.
+      const afterSeq = after.attempt === task.record.attempt ? after.seq : 0;
+      const subscription: Subscription = task.events.subscribe(afterSeq, listener);
+      return {
+        backlog: subscription.backlog,
+        gap: subscription.gap,
+        finished: task.events.closed,
+        attempt: task.record.attempt,
+        unsubscribe: subscription.unsubscribe,
+      };
+    }
+    const stored = await this.store.getTask(id);
+    if (stored === undefined || stored.tenant_id !== tenantId) return undefined;
+    const afterSeq = after.attempt === stored.attempt ? after.seq : 0;
+    const persisted: PersistedEvent[] = await this.store.readEvents(id, afterSeq);
+    return {
+      backlog: persisted.map((event) => ({
+        seq: event.seq,
+        type: event.type,
+        data: event.data,
+        at: event.created_at,
+      })),
+      gap: false,
+      finished: true,
+      attempt: stored.attempt,
+      unsubscribe: () => {},
+    };
+  }
+
+  /** A session's messages, if the tenant owns the session. */
+  async sessionMessages(
+    sessionId: string,
+    tenantId: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<Page<StoredMessage> | undefined> {
+    const session = await this.store.getSession(sessionId);
+    if (session === undefined || session.tenant_id !== tenantId) return undefined;
+    return this.store.listMessages(sessionId, afterSeq, limit);
+  }
+
+  health(): HealthReport {
+    return {
+      status: this.#draining ? 'draining' : 'ok',
+      version: VERSION,
+      uptime_seconds: Math.round((Date.now() - this.#startedAt) / 1000),
+      active_tasks: this.#scheduler.active,
+      queued_tasks: this.#scheduler.queued,
+      total_tasks: this.#finishedTasks,
+      store: this.store.kind,
+      provider: this.providerSource,
+    };
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /**
+   * Stops accepting tasks, lets running ones finish for up to `drainMs`, then closes providers
+   * and storage. Queued tasks stay queued in storage and run at the next start.
+   */
+  async close(options: { drainMs?: number } = {}): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#draining = true;
+    this.#scheduler.pause();
+    const drainMs = options.drainMs ?? 30_000;
+    if (this.#scheduler.active > 0 && drainMs > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.#scheduler.whenIdle(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, drainMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    // Storage closes first, so tasks abandoned past the drain deadline stay `running` in it and
+    // are recovered by the next start (per their agent's `on_interrupt`), rather than failed here.
+    await this.store.close();
+    for (const task of this.#active.values()) {
+      if (task.status === 'running')
+        task.controller.abort(new InterruptedError('agentd stopped before the task ended'));
+    }
+    await this.#providers.close();
+  }
+
+  #addAgent(agent: Agent, where: string): void {
+    for (const tool of agent.tools) {
+      if (!this.registry.has(tool)) {
+        throw new ConfigError(
+          `${where}: unknown tool "${tool}" (known: ${this.registry.names().join(', ')})`,
+        );
+      }
+    }
+    if (agent.model !== undefined) this.router.resolve({}, agent.model);
+    this.#agents.set(agent.name, agent);
+  }
+
+  #checkSelector(request: SubmitRequest, agent: Agent): void {
+    if (request.tier !== undefined && !(TIERS as readonly string[]).includes(request.tier)) {
+      throw new InvalidRequestError(`\`tier\` must be one of ${TIERS.join(', ')}`, {
+        details: { field: 'tier' },
+      });
+    }
+    if (request.mode !== undefined && !(MODES as readonly string[]).includes(request.mode)) {
+      throw new InvalidRequestError(`\`mode\` must be one of ${MODES.join(', ')}`, {
+        details: { field: 'mode' },
+      });
+    }
+    // Resolving now turns an unknown model into a 400 at submission rather than a failed task.
+    this.router.resolve(
+      {
+        model: request.model,
+        tier: request.tier as (typeof TIERS)[number] | undefined,
+        mode: request.mode as (typeof MODES)[number] | undefined,
+      },
+      agent.model,
+    );
+  }
+
+  async #findIdempotent(tenantId: string, key: string): Promise<Task | undefined> {
+    const live = this.#idempotency.get(`${tenantId}\u0000${key}`);
+    if (live !== undefined) return live;
+    const stored = await this.store.findTaskByIdempotencyKey(tenantId, key);
+    if (stored === undefined) return undefined;
+    // Another submission with this key may have been admitted while the store was read.
+    const raced = this.#idempotency.get(`${tenantId}\u0000${key}`);
+    if (raced !== undefined) return raced;
+    const task = this.liveTask(stored.id, tenantId) ?? new Task(stored, this.config.tasks.event_buffer);
+    return task;
+  }
+
+  async #execute(task: Task): Promise<void> {
+    if (task.finished) return;
+    const agent = this.#agents.get(task.record.agent);
+    if (agent === undefined) {
+      task.finish(
+        'failed',
+        null,
+        new NotFoundError(`agent "${task.record.agent}" no longer exists`).toBody(),
+      );
+      this.#persistFinal(task);
+    } else {
+      await runTask(task, agent, {
+        router: this.router,
+        tools: this.#executor,
+        registry: this.registry,
+        store: this.store,
+      });
+    }
+    this.#retire(task);
+  }
+
+  #persistFinal(task: Task): void {
+    this.store.updateTask(task.record);
+    this.store.appendEvents([
+      {
+        task_id: task.id,
+        seq: task.events.lastSeq,
+        type: 'task.completed',
+        data: { status: task.record.status, result: task.record.result, error: task.record.error },
+        created_at: task.record.finished_at ?? Date.now(),
+      },
+    ]);
+  }
+
+  #retire(task: Task): void {
+    this.#forget(task);
+    this.#recent.set(task.id, task);
+    this.#finishedTasks++;
+  }
+
+  #forget(task: Task): void {
+    this.#active.delete(task.id);
+    const key = task.record.idempotency_key;
+    if (key !== null) this.#idempotency.delete(`${task.record.tenant_id}\u0000${key}`);
+  }
+
+  /** Requeues tasks a previous process left queued, and running ones per their agent's policy. */
+  async #recover(): Promise<void> {
+    const unfinished = await this.store.unfinishedTasks();
+    let requeued = 0;
+    let failed = 0;
+    for (const record of unfinished) {
+      const agent = this.#agents.get(record.agent);
+      const task = new Task(record, this.config.tasks.event_buffer);
+      if (agent === undefined || (record.status === 'running' && agent.onInterrupt === 'fail')) {
+        const reason =
+          agent === undefined
+            ? new NotFoundError(`agent "${record.agent}" no longer exists`)
+            : new InterruptedError('agentd stopped while the task was running');
+        task.finish('failed', null, reason.toBody());
+        this.#persistFinal(task);
+        failed++;
+        continue;
+      }
+      if (record.status === 'running') record.attempt++;
+      record.status = 'queued';
+      record.started_at = null;
+      this.store.updateTask(record);
+      task.events.append('task.queued', { agent: record.agent, recovered: true });
+      this.#active.set(record.id, task);
+      if (record.idempotency_key !== null) {
+        this.#idempotency.set(`${record.tenant_id}\u0000${record.idempotency_key}`, task);
+      }
+      this.#scheduler.submit(task, record.options.priority ?? 0, { force: true });
+      requeued++;
+    }
+    if (unfinished.length > 0) this.log.info({ requeued, failed }, 'recovered tasks left by a previous run');
+  }
+}

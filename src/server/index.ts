@@ -1,0 +1,2 @@
+export { type App, buildServer } from './app.js';
+export { formatEventId, parseEventId } from './sse.js';

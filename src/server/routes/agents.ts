@@ -1,0 +1,79 @@
+import Type from 'typebox';
+import type { Runtime } from '../../runtime/index.js';
+import type { App } from '../app.js';
+import { statusOfBody } from '../errors.js';
+import { identityOf } from '../identity.js';
+import { AgentParams, AgentSchema, RunAgentBody, RunErrorSchema, TaskSchema, taskJson } from '../schemas.js';
+import { streamTaskEvents } from '../sse.js';
+
+export function agentRoutes(app: App, runtime: Runtime): void {
+  app.get(
+    '/v1/agents',
+    {
+      schema: {
+        summary: 'List agents',
+        tags: ['agents'],
+        response: { 200: Type.Object({ object: Type.Literal('list'), data: Type.Array(AgentSchema) }) },
+      },
+    },
+    async () => ({
+      object: 'list' as const,
+      data: runtime.agents().map((agent) => ({
+        name: agent.name,
+        description: agent.description,
+        model: agent.model ?? null,
+        tools: [...agent.tools],
+        max_iterations: agent.maxIterations,
+      })),
+    }),
+  );
+
+  app.post(
+    '/v1/agents/:name/run',
+    {
+      schema: {
+        summary: 'Run an agent and answer with the finished task (or stream its events with stream=true)',
+        tags: ['agents'],
+        params: AgentParams,
+        body: RunAgentBody,
+        response: { 200: TaskSchema, '4xx': RunErrorSchema, '5xx': RunErrorSchema },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const identity = identityOf(request);
+      const { task } = await runtime.submit({
+        agent: request.params.name,
+        input: body.input,
+        tenantId: identity.tenantId,
+        userId: body.user_id ?? identity.userId,
+        sessionId: body.session_id,
+        metadata: body.metadata,
+        model: body.model,
+        tier: body.tier,
+        mode: body.mode,
+        tools: body.tools,
+        timeoutMs: body.timeout_ms,
+      });
+      if (body.stream === true) {
+        await streamTaskEvents(runtime, request, reply, task.id, identity.tenantId, undefined);
+        return reply;
+      }
+      // A synchronous caller that hangs up will never read the answer: stop the work.
+      request.raw.once('close', () => {
+        if (!task.finished && !reply.sent) void runtime.cancel(task.id, identity.tenantId);
+      });
+      await task.wait();
+      const overhead = reply.elapsedTime - task.providerMs - task.toolMs;
+      reply.header('x-agentd-overhead-ms', overhead.toFixed(3));
+      const record = task.record;
+      if (record.status === 'succeeded') return reply.send(taskJson(record));
+      const error = record.error!;
+      reply.code(statusOfBody(error));
+      if (error.retry_after_ms !== undefined) {
+        reply.header('retry-after', String(Math.max(1, Math.ceil(error.retry_after_ms / 1000))));
+      }
+      return reply.send({ error, task: taskJson(record) });
+    },
+  );
+}

@@ -1,0 +1,15 @@
+export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
+export {
+  type NewMessage,
+  type Page,
+  type PersistedEvent,
+  type SessionRecord,
+  type Store,
+  type StoredMessage,
+  type TaskOptions,
+  type TaskQuery,
+  type TaskRecord,
+  type TaskStatus,
+  TERMINAL_STATUSES,
+} from './types.js';
+export { decodeCursor, encodeCursor, trimWindow } from './window.js';

@@ -1,0 +1,463 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { InvalidRequestError } from '../errors.js';
+import type { ChatMessage } from '../llm/index.js';
+import type {
+  NewMessage,
+  Page,
+  PersistedEvent,
+  SessionRecord,
+  Store,
+  StoredMessage,
+  TaskQuery,
+  TaskRecord,
+} from './types.js';
+import { decodeCursor, encodeCursor, trimWindow } from './window.js';
+
+const SCHEMA_VERSION = 1;
+
+const MIGRATION = `
+CREATE TABLE IF NOT EXISTS tasks (
+  id TEXT PRIMARY KEY,
+  agent TEXT NOT NULL,
+  tenant_id TEXT NOT NULL,
+  user_id TEXT,
+  session_id TEXT,
+  status TEXT NOT NULL,
+  input TEXT NOT NULL,
+  result TEXT,
+  partial INTEGER NOT NULL DEFAULT 0,
+  error TEXT,
+  model TEXT,
+  input_tokens INTEGER NOT NULL DEFAULT 0,
+  output_tokens INTEGER NOT NULL DEFAULT 0,
+  cost_usd REAL NOT NULL DEFAULT 0,
+  iterations INTEGER NOT NULL DEFAULT 0,
+  tool_calls INTEGER NOT NULL DEFAULT 0,
+  idempotency_key TEXT,
+  metadata TEXT,
+  options TEXT NOT NULL,
+  attempt INTEGER NOT NULL DEFAULT 1,
+  created_at INTEGER NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS tasks_tenant_created ON tasks (tenant_id, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS tasks_session_created ON tasks (session_id, created_at DESC, id DESC) WHERE session_id IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS tasks_idempotency ON tasks (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tasks_unfinished ON tasks (status) WHERE status IN ('queued', 'running');
+
+CREATE TABLE IF NOT EXISTS sessions (
+  id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  message_count INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS messages (
+  session_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  message TEXT NOT NULL,
+  role TEXT NOT NULL,
+  tokens INTEGER NOT NULL,
+  task_id TEXT,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (session_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS task_events (
+  task_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  data TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (task_id, seq)
+) WITHOUT ROWID;
+`;
+
+interface TaskRow {
+  id: string;
+  agent: string;
+  tenant_id: string;
+  user_id: string | null;
+  session_id: string | null;
+  status: TaskRecord['status'];
+  input: string;
+  result: string | null;
+  partial: number;
+  error: string | null;
+  model: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  iterations: number;
+  tool_calls: number;
+  idempotency_key: string | null;
+  metadata: string | null;
+  options: string;
+  attempt: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+type Pending =
+  | { kind: 'insert'; task: TaskRecord }
+  | { kind: 'update'; task: TaskRecord }
+  | { kind: 'messages'; sessionId: string; tenantId: string; messages: NewMessage[] }
+  | { kind: 'events'; events: PersistedEvent[] };
+
+export interface SqliteStoreOptions {
+  /** A file path, or `:memory:`. */
+  path: string;
+}
+
+/**
+ * The default store: one SQLite file in WAL mode. Writes are queued and committed together in
+ * one transaction per event-loop turn (group commit); every read first commits what is queued,
+ * so reads always see earlier writes. `insertTask` resolves after its commit.
+ */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  readonly #db: Database.Database;
+  #pending: Pending[] = [];
+  #waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  #scheduled = false;
+  #closed = false;
+  readonly #stmts;
+  readonly #commit: (ops: Pending[]) => void;
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    const db = new Database(options.path);
+    this.#db = db;
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('temp_store = MEMORY');
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version < SCHEMA_VERSION) {
+      db.exec(MIGRATION);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }
+    this.#stmts = {
+      insertTask:
+        db.prepare(`INSERT INTO tasks (id, agent, tenant_id, user_id, session_id, status, input, result,
+        partial, error, model, input_tokens, output_tokens, cost_usd, iterations, tool_calls, idempotency_key, metadata, options,
+        attempt, created_at, started_at, finished_at) VALUES (@id, @agent, @tenant_id, @user_id, @session_id, @status, @input,
+        @result, @partial, @error, @model, @input_tokens, @output_tokens, @cost_usd, @iterations, @tool_calls, @idempotency_key,
+        @metadata, @options, @attempt, @created_at, @started_at, @finished_at)`),
+      updateTask:
+        db.prepare(`UPDATE tasks SET status = @status, result = @result, partial = @partial, error = @error, model = @model,
+        input_tokens = @input_tokens, output_tokens = @output_tokens, cost_usd = @cost_usd, iterations = @iterations,
+        tool_calls = @tool_calls, attempt = @attempt, started_at = @started_at, finished_at = @finished_at WHERE id = @id`),
+      getTask: db.prepare('SELECT * FROM tasks WHERE id = ?'),
+      byIdempotency: db.prepare('SELECT * FROM tasks WHERE tenant_id = ? AND idempotency_key = ?'),
+      unfinished: db.prepare("SELECT * FROM tasks WHERE status IN ('queued', 'running') ORDER BY created_at"),
+      getSession: db.prepare('SELECT * FROM sessions WHERE id = ?'),
+      createSession: db.prepare(
+        'INSERT INTO sessions (id, tenant_id, created_at, updated_at, message_count) VALUES (?, ?, ?, ?, 0) ON CONFLICT (id) DO NOTHING',
+      ),
+      bumpSession: db.prepare(
+        'UPDATE sessions SET message_count = message_count + ?, updated_at = ? WHERE id = ? RETURNING message_count, tenant_id',
+      ),
+      insertMessage: db.prepare(
+        'INSERT INTO messages (session_id, seq, message, role, tokens, task_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      window: db.prepare(
+        'SELECT message, tokens FROM messages WHERE session_id = ? ORDER BY seq DESC LIMIT ?',
+      ),
+      listMessages: db.prepare(
+        'SELECT seq, message, tokens, task_id, created_at FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+      ),
+      insertEvent: db.prepare(
+        'INSERT OR REPLACE INTO task_events (task_id, seq, type, data, created_at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      readEvents: db.prepare(
+        'SELECT task_id, seq, type, data, created_at FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq',
+      ),
+    };
+    this.#commit = db.transaction((ops: Pending[]) => {
+      for (const op of ops) this.#apply(op);
+    });
+  }
+
+  insertTask(task: TaskRecord): Promise<void> {
+    this.#enqueue({ kind: 'insert', task });
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  updateTask(task: TaskRecord): void {
+    this.#enqueue({ kind: 'update', task });
+  }
+
+  async getTask(id: string): Promise<TaskRecord | undefined> {
+    this.#flushNow();
+    const row = this.#stmts.getTask.get(id) as TaskRow | undefined;
+    return row === undefined ? undefined : fromRow(row);
+  }
+
+  async findTaskByIdempotencyKey(tenantId: string, key: string): Promise<TaskRecord | undefined> {
+    this.#flushNow();
+    const row = this.#stmts.byIdempotency.get(tenantId, key) as TaskRow | undefined;
+    return row === undefined ? undefined : fromRow(row);
+  }
+
+  async listTasks(query: TaskQuery): Promise<Page<TaskRecord>> {
+    this.#flushNow();
+    const where = ['tenant_id = ?'];
+    const params: (string | number)[] = [query.tenant_id];
+    if (query.session_id !== undefined) {
+      where.push('session_id = ?');
+      params.push(query.session_id);
+    }
+    if (query.status !== undefined) {
+      where.push('status = ?');
+      params.push(query.status);
+    }
+    if (query.agent !== undefined) {
+      where.push('agent = ?');
+      params.push(query.agent);
+    }
+    if (query.cursor !== undefined) {
+      const cursor = decodeCursor(query.cursor);
+      if (cursor === undefined || cursor.length !== 2) {
+        throw new InvalidRequestError('`cursor` is not a cursor this server issued', {
+          details: { field: 'cursor' },
+        });
+      }
+      where.push('(created_at, id) < (?, ?)');
+      params.push(cursor[0] as number, cursor[1] as string);
+    }
+    params.push(query.limit + 1);
+    const rows = this.#db
+      .prepare(`SELECT * FROM tasks WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ?`)
+      .all(...params) as TaskRow[];
+    const more = rows.length > query.limit;
+    const items = (more ? rows.slice(0, query.limit) : rows).map(fromRow);
+    const last = items[items.length - 1];
+    return {
+      items,
+      next_cursor: more && last !== undefined ? encodeCursor([last.created_at, last.id]) : null,
+    };
+  }
+
+  async unfinishedTasks(): Promise<TaskRecord[]> {
+    this.#flushNow();
+    return (this.#stmts.unfinished.all() as TaskRow[]).map(fromRow);
+  }
+
+  async getSession(id: string): Promise<SessionRecord | undefined> {
+    this.#flushNow();
+    return this.#stmts.getSession.get(id) as SessionRecord | undefined;
+  }
+
+  appendMessages(sessionId: string, tenantId: string, messages: NewMessage[]): Promise<void> {
+    this.#enqueue({ kind: 'messages', sessionId, tenantId, messages });
+    return Promise.resolve();
+  }
+
+  async sessionWindow(sessionId: string, maxMessages: number, maxTokens: number): Promise<ChatMessage[]> {
+    if (maxMessages === 0) return [];
+    this.#flushNow();
+    const rows = this.#stmts.window.all(sessionId, maxMessages) as { message: string; tokens: number }[];
+    return trimWindow(
+      rows.map((row) => ({ message: JSON.parse(row.message) as ChatMessage, tokens: row.tokens })),
+      maxMessages,
+      maxTokens,
+    );
+  }
+
+  async listMessages(sessionId: string, afterSeq: number, limit: number): Promise<Page<StoredMessage>> {
+    this.#flushNow();
+    const rows = this.#stmts.listMessages.all(sessionId, afterSeq, limit + 1) as {
+      seq: number;
+      message: string;
+      tokens: number;
+      task_id: string | null;
+      created_at: number;
+    }[];
+    const more = rows.length > limit;
+    const items = (more ? rows.slice(0, limit) : rows).map((row) => ({
+      seq: row.seq,
+      message: JSON.parse(row.message) as ChatMessage,
+      tokens: row.tokens,
+      task_id: row.task_id,
+      created_at: row.created_at,
+    }));
+    const last = items[items.length - 1];
+    return { items, next_cursor: more && last !== undefined ? String(last.seq) : null };
+  }
+
+  appendEvents(events: PersistedEvent[]): void {
+    this.#enqueue({ kind: 'events', events });
+  }
+
+  async readEvents(taskId: string, afterSeq: number): Promise<PersistedEvent[]> {
+    this.#flushNow();
+    const rows = this.#stmts.readEvents.all(taskId, afterSeq) as (Omit<PersistedEvent, 'data'> & {
+      data: string;
+    })[];
+    return rows.map((row) => ({ ...row, data: JSON.parse(row.data) as unknown }));
+  }
+
+  async flush(): Promise<void> {
+    this.#flushNow();
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      this.#db.prepare('SELECT 1').get();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#flushNow();
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  #enqueue(op: Pending): void {
+    // After close (a forced shutdown), late writes of abandoned tasks are dropped: those tasks
+    // stay `running` in the file and are recovered by the next start.
+    if (this.#closed) return;
+    this.#pending.push(op);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(flushStore, this);
+    }
+  }
+
+  /** Commits every queued write in one transaction and settles the waiters. */
+  flushQueued(): void {
+    this.#flushNow();
+  }
+
+  #flushNow(): void {
+    this.#scheduled = false;
+    if (this.#pending.length === 0) return;
+    const ops = this.#pending;
+    const waiters = this.#waiters;
+    this.#pending = [];
+    this.#waiters = [];
+    try {
+      this.#commit(ops);
+    } catch (err) {
+      for (const waiter of waiters) waiter.reject(err);
+      throw err;
+    }
+    for (const waiter of waiters) waiter.resolve();
+  }
+
+  #apply(op: Pending): void {
+    switch (op.kind) {
+      case 'insert':
+        this.#stmts.insertTask.run(toRow(op.task));
+        return;
+      case 'update':
+        this.#stmts.updateTask.run(toRow(op.task));
+        return;
+      case 'messages': {
+        const now = Date.now();
+        this.#stmts.createSession.run(op.sessionId, op.tenantId, now, now);
+        const bumped = this.#stmts.bumpSession.get(op.messages.length, now, op.sessionId) as {
+          message_count: number;
+        };
+        let seq = bumped.message_count - op.messages.length;
+        for (const entry of op.messages) {
+          seq++;
+          this.#stmts.insertMessage.run(
+            op.sessionId,
+            seq,
+            JSON.stringify(entry.message),
+            entry.message.role,
+            entry.tokens,
+            entry.task_id,
+            now,
+          );
+        }
+        return;
+      }
+      case 'events':
+        for (const event of op.events) {
+          this.#stmts.insertEvent.run(
+            event.task_id,
+            event.seq,
+            event.type,
+            JSON.stringify(event.data),
+            event.created_at,
+          );
+        }
+        return;
+    }
+  }
+}
+
+function flushStore(store: SqliteStore): void {
+  try {
+    store.flushQueued();
+  } catch {
+    // The waiters were rejected with the error; nothing else to do here.
+  }
+}
+
+function toRow(task: TaskRecord): TaskRow {
+  return {
+    id: task.id,
+    agent: task.agent,
+    tenant_id: task.tenant_id,
+    user_id: task.user_id,
+    session_id: task.session_id,
+    status: task.status,
+    input: task.input,
+    result: task.result,
+    partial: task.partial ? 1 : 0,
+    error: task.error === null ? null : JSON.stringify(task.error),
+    model: task.model,
+    input_tokens: task.usage.input_tokens,
+    output_tokens: task.usage.output_tokens,
+    cost_usd: task.cost_usd,
+    iterations: task.iterations,
+    tool_calls: task.tool_calls,
+    idempotency_key: task.idempotency_key,
+    metadata: task.metadata === null ? null : JSON.stringify(task.metadata),
+    options: JSON.stringify(task.options),
+    attempt: task.attempt,
+    created_at: task.created_at,
+    started_at: task.started_at,
+    finished_at: task.finished_at,
+  };
+}
+
+function fromRow(row: TaskRow): TaskRecord {
+  return {
+    id: row.id,
+    agent: row.agent,
+    tenant_id: row.tenant_id,
+    user_id: row.user_id,
+    session_id: row.session_id,
+    status: row.status,
+    input: row.input,
+    result: row.result,
+    partial: row.partial === 1,
+    error: row.error === null ? null : JSON.parse(row.error),
+    model: row.model,
+    usage: { input_tokens: row.input_tokens, output_tokens: row.output_tokens },
+    cost_usd: row.cost_usd,
+    iterations: row.iterations,
+    tool_calls: row.tool_calls,
+    idempotency_key: row.idempotency_key,
+    metadata: row.metadata === null ? null : JSON.parse(row.metadata),
+    options: JSON.parse(row.options),
+    attempt: row.attempt,
+    created_at: row.created_at,
+    started_at: row.started_at,
+    finished_at: row.finished_at,
+  };
+}

@@ -1,0 +1,126 @@
+import type { ErrorBody } from '../errors.js';
+import type { ChatMessage, Usage } from '../llm/index.js';
+
+export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** What a task was asked to do, kept so a queued task can run after a restart. */
+export interface TaskOptions {
+  model?: string | undefined;
+  tier?: string | undefined;
+  mode?: string | undefined;
+  /** Narrows the agent's tool list for this task. */
+  tools?: string[] | undefined;
+  priority?: number | undefined;
+  timeout_ms?: number | undefined;
+}
+
+/** A task as stored and as returned by the API. Times are milliseconds since the epoch. */
+export interface TaskRecord {
+  id: string;
+  agent: string;
+  tenant_id: string;
+  user_id: string | null;
+  session_id: string | null;
+  status: TaskStatus;
+  input: string;
+  result: string | null;
+  /** True when `result` is partial output kept from a task stopped by its budget or a limit. */
+  partial: boolean;
+  error: ErrorBody | null;
+  /** The model that produced the last answer (after any fail-over). */
+  model: string | null;
+  usage: Usage;
+  cost_usd: number;
+  iterations: number;
+  tool_calls: number;
+  idempotency_key: string | null;
+  metadata: Record<string, unknown> | null;
+  options: TaskOptions;
+  /** Runs of this task: 1, plus one per restart that ran it again. */
+  attempt: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export interface SessionRecord {
+  id: string;
+  tenant_id: string;
+  created_at: number;
+  updated_at: number;
+  message_count: number;
+}
+
+export interface StoredMessage {
+  seq: number;
+  message: ChatMessage;
+  tokens: number;
+  task_id: string | null;
+  created_at: number;
+}
+
+/** A message to append, with its token estimate and the task that produced it. */
+export interface NewMessage {
+  message: ChatMessage;
+  tokens: number;
+  task_id: string | null;
+}
+
+/** A task event kept beyond the in-memory ring buffer (final events, tool activity). */
+export interface PersistedEvent {
+  task_id: string;
+  seq: number;
+  type: string;
+  data: unknown;
+  created_at: number;
+}
+
+export interface TaskQuery {
+  tenant_id: string;
+  session_id?: string | undefined;
+  status?: TaskStatus | undefined;
+  agent?: string | undefined;
+  limit: number;
+  cursor?: string | undefined;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+/**
+ * Durable state for tasks, sessions and task events. Writes may be batched; `insertTask` resolves
+ * only once the task is durable, and every read sees every earlier write.
+ */
+export interface Store {
+  /** `sqlite` or `postgres`. */
+  readonly kind: string;
+
+  insertTask(task: TaskRecord): Promise<void>;
+  /** Persists the task's current state; batched with other writes. */
+  updateTask(task: TaskRecord): void;
+  getTask(id: string): Promise<TaskRecord | undefined>;
+  findTaskByIdempotencyKey(tenantId: string, key: string): Promise<TaskRecord | undefined>;
+  listTasks(query: TaskQuery): Promise<Page<TaskRecord>>;
+  /** Tasks left queued or running by a previous process. */
+  unfinishedTasks(): Promise<TaskRecord[]>;
+
+  getSession(id: string): Promise<SessionRecord | undefined>;
+  /** Appends messages, creating the session for `tenantId` if needed; batched with other writes. */
+  appendMessages(sessionId: string, tenantId: string, messages: NewMessage[]): Promise<void>;
+  /** The newest messages that fit both limits, oldest first, never starting inside a tool exchange. */
+  sessionWindow(sessionId: string, maxMessages: number, maxTokens: number): Promise<ChatMessage[]>;
+  listMessages(sessionId: string, afterSeq: number, limit: number): Promise<Page<StoredMessage>>;
+
+  appendEvents(events: PersistedEvent[]): void;
+  readEvents(taskId: string, afterSeq: number): Promise<PersistedEvent[]>;
+
+  /** Writes everything pending. */
+  flush(): Promise<void>;
+  /** True when the store can serve requests. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}

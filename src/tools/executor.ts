@@ -1,0 +1,172 @@
+import {
+  type AgentdError,
+  type ErrorBody,
+  ToolArgumentsError,
+  ToolForbiddenError,
+  ToolNotFoundError,
+  ToolTimeoutError,
+  toAgentdError,
+} from '../errors.js';
+import { abortReason, LinkedAbortController } from '../lib/abort.js';
+import { coarseTimer } from '../lib/coarse-timer.js';
+import type { ToolCall } from '../llm/index.js';
+import type { ToolRegistry } from './registry.js';
+
+/** The outcome of one tool call, as recorded in the task and returned to the model. */
+export interface ToolCallOutcome {
+  id: string;
+  name: string;
+  ok: boolean;
+  /** The text the model receives as the tool message. */
+  content: string;
+  result?: unknown;
+  error?: ErrorBody;
+  durationMs: number;
+}
+
+export interface ToolRunContext {
+  /** Tool names this call may use (the agent's list, narrowed by the request). */
+  allowed: ReadonlySet<string>;
+  signal: AbortSignal;
+  taskId: string;
+  tenantId: string;
+  agent: string;
+  /** Default deadline per call; a tool's own `timeoutMs` wins. */
+  timeoutMs: number;
+  maxParallel: number;
+  onStart?: (call: ToolCall) => void;
+  onEnd?: (outcome: ToolCallOutcome) => void;
+}
+
+/**
+ * Runs tool calls: allow-list → argument parsing and schema check → handler under a deadline.
+ * Every refusal or failure becomes an error result the model can read and react to; only
+ * cancellation of the task itself propagates as an exception.
+ */
+export class ToolExecutor {
+  readonly #registry: ToolRegistry;
+  readonly #maxResultChars: number;
+
+  constructor(registry: ToolRegistry, maxResultChars = 65_536) {
+    this.#registry = registry;
+    this.#maxResultChars = maxResultChars;
+  }
+
+  /** Runs a batch of calls with at most `maxParallel` at once; outcomes keep the calls' order. */
+  async run(calls: readonly ToolCall[], ctx: ToolRunContext): Promise<ToolCallOutcome[]> {
+    if (calls.length === 1) return [await this.runOne(calls[0]!, ctx)];
+    const outcomes = new Array<ToolCallOutcome>(calls.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < calls.length) {
+        const index = next++;
+        outcomes[index] = await this.runOne(calls[index]!, ctx);
+      }
+    };
+    const workers: Promise<void>[] = [];
+    for (let i = 0; i < Math.min(ctx.maxParallel, calls.length); i++) workers.push(worker());
+    await Promise.all(workers);
+    return outcomes;
+  }
+
+  /** Runs one call. Throws only when the task's own signal aborts. */
+  async runOne(call: ToolCall, ctx: ToolRunContext): Promise<ToolCallOutcome> {
+    const started = performance.now();
+    const name = call.function.name;
+    ctx.onStart?.(call);
+    let outcome: ToolCallOutcome;
+    try {
+      const result = await this.#invoke(call, ctx);
+      outcome = { id: call.id, name, ok: true, content: this.#render(result), result, durationMs: 0 };
+    } catch (err) {
+      if (ctx.signal.aborted) throw abortReason(ctx.signal);
+      const error = toAgentdError(err).toBody();
+      outcome = { id: call.id, name, ok: false, content: JSON.stringify({ error }), error, durationMs: 0 };
+    }
+    outcome.durationMs = performance.now() - started;
+    ctx.onEnd?.(outcome);
+    return outcome;
+  }
+
+  async #invoke(call: ToolCall, ctx: ToolRunContext): Promise<unknown> {
+    const name = call.function.name;
+    if (!ctx.allowed.has(name)) {
+      throw new ToolForbiddenError(`tool "${name}" is not allowed for agent "${ctx.agent}"`, {
+        details: { tool: name },
+      });
+    }
+    const tool = this.#registry.get(name);
+    if (tool === undefined)
+      throw new ToolNotFoundError(`no tool named "${name}"`, { details: { tool: name } });
+    const args = parseArguments(call.function.arguments, name);
+    if (!tool.validate(args)) {
+      const first = tool.validate.errors?.[0];
+      const field = first?.instancePath ? first.instancePath.slice(1).replace(/\//g, '.') : '(arguments)';
+      throw new ToolArgumentsError(
+        `invalid arguments for "${name}": ${field} ${first?.message ?? 'is invalid'}`,
+        {
+          details: { tool: name, field },
+        },
+      );
+    }
+    const timeoutMs = tool.definition.timeoutMs ?? ctx.timeoutMs;
+    const controller = new LinkedAbortController(ctx.signal);
+    const timer = coarseTimer.schedule(timeoutMs, abortOnTimeout, { controller, name, timeoutMs });
+    try {
+      const pending = tool.definition.handler(args as Record<string, unknown>, {
+        signal: controller.signal,
+        taskId: ctx.taskId,
+        tenantId: ctx.tenantId,
+        agent: ctx.agent,
+        callId: call.id,
+      });
+      if (!(pending instanceof Promise)) return pending;
+      return await raceAbort(pending, controller.signal);
+    } finally {
+      coarseTimer.cancel(timer);
+      controller.dispose();
+    }
+  }
+
+  #render(result: unknown): string {
+    const text = typeof result === 'string' ? result : (JSON.stringify(result) ?? 'null');
+    if (text.length <= this.#maxResultChars) return text;
+    return `${text.slice(0, this.#maxResultChars)}… [truncated ${text.length - this.#maxResultChars} characters]`;
+  }
+}
+
+function parseArguments(raw: string, name: string): unknown {
+  if (raw.trim() === '') return {};
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw new ToolArgumentsError(`arguments for "${name}" are not valid JSON`, { details: { tool: name } });
+  }
+}
+
+function abortOnTimeout(state: { controller: AbortController; name: string; timeoutMs: number }): void {
+  state.controller.abort(
+    new ToolTimeoutError(`tool "${state.name}" did not finish within ${state.timeoutMs} ms`, {
+      details: { tool: state.name, timeout_ms: state.timeoutMs },
+    }),
+  );
+}
+
+/** Settles with the handler's promise, or rejects with the abort reason if the signal fires first. */
+function raceAbort<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as AgentdError);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}

@@ -1,0 +1,11 @@
+export {
+  calculator,
+  createHttpFetch,
+  currentTime,
+  evaluate,
+  type HttpFetchOptions,
+  hostAllowed,
+} from './builtin/index.js';
+export { type ToolCallOutcome, ToolExecutor, type ToolRunContext } from './executor.js';
+export { type RegisteredTool, ToolRegistry } from './registry.js';
+export { defineTool, type ToolContext, type ToolDefinition } from './types.js';

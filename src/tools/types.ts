@@ -1,0 +1,41 @@
+import type { Static, TSchema } from 'typebox';
+import type { JsonSchema } from '../llm/index.js';
+
+/** What a tool handler knows about the call it serves. */
+export interface ToolContext {
+  /** Aborts when the task is cancelled or the tool's deadline passes. */
+  signal: AbortSignal;
+  taskId: string;
+  tenantId: string;
+  agent: string;
+  callId: string;
+}
+
+/** A tool the model can call: a name, a JSON-Schema for its arguments, and a handler. */
+export interface ToolDefinition<Args = Record<string, unknown>, Result = unknown> {
+  name: string;
+  description: string;
+  /** JSON Schema (an object schema) for the arguments; TypeBox schemas work as-is. */
+  parameters: JsonSchema;
+  /** Overrides the agent's `tool_timeout_ms` for this tool. */
+  timeoutMs?: number;
+  handler(args: Args, ctx: ToolContext): Result | Promise<Result>;
+}
+
+const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Declares a tool. With a TypeBox schema the handler's arguments are typed from it:
+ * `defineTool({ name, description, parameters: Type.Object({ q: Type.String() }), handler: ({ q }) => … })`.
+ */
+export function defineTool<S extends TSchema, Result>(
+  definition: Omit<ToolDefinition<Static<S>, Result>, 'parameters'> & { parameters: S },
+): ToolDefinition<Static<S>, Result> {
+  if (!TOOL_NAME.test(definition.name)) {
+    throw new TypeError(`tool name "${definition.name}" must match ${TOOL_NAME.source}`);
+  }
+  const parameters = definition.parameters as unknown as JsonSchema;
+  if (parameters.type !== 'object')
+    throw new TypeError(`tool "${definition.name}": parameters must be an object schema`);
+  return { ...definition, parameters };
+}
