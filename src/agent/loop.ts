@@ -12,7 +12,7 @@ import type { ChatMessage, ModelRouter, ModelSelector } from '../llm/index.js';
 import type { NewMessage, Store } from '../store/index.js';
 import type { ToolCallOutcome, ToolExecutor, ToolRegistry, ToolRunContext } from '../tools/index.js';
 import type { Agent } from './agent.js';
-import { completionData, type Task } from './task.js';
+import type { Task } from './task.js';
 
 export interface LoopDeps {
   router: ModelRouter;
@@ -56,15 +56,6 @@ export async function runTask(task: Task, agent: Agent, deps: LoopDeps): Promise
   } finally {
     coarseTimer.cancel(timer);
     deps.store.updateTask(record);
-    deps.store.appendEvents([
-      {
-        task_id: record.id,
-        seq: task.events.lastSeq,
-        type: 'task.completed',
-        data: completionData(task),
-        created_at: record.finished_at ?? Date.now(),
-      },
-    ]);
   }
 }
 
@@ -108,7 +99,7 @@ async function converse(task: Task, agent: Agent, deps: LoopDeps): Promise<strin
         ...(agent.temperature === undefined ? {} : { temperature: agent.temperature }),
         ...(agent.maxOutputTokens === undefined ? {} : { maxTokens: agent.maxOutputTokens }),
       },
-      { signal: task.signal, sink: task },
+      { cancellation: task.cancellation, sink: task },
     );
     const result = call.result;
     task.providerMs += call.durationMs;
@@ -146,7 +137,7 @@ async function converse(task: Task, agent: Agent, deps: LoopDeps): Promise<strin
     }
     toolContext ??= {
       allowed,
-      signal: task.signal,
+      cancellation: task.cancellation,
       taskId: record.id,
       tenantId: record.tenant_id,
       agent: agent.name,
@@ -211,7 +202,7 @@ function messageTokens(message: ChatMessage): number {
 }
 
 function abortOnTimeout(state: { task: Task; timeoutMs: number }): void {
-  state.task.controller.abort(
+  state.task.cancellation.abortWith(
     new TimeoutError(`task did not finish within ${state.timeoutMs} ms`, {
       details: { limit: 'timeout_ms', timeout_ms: state.timeoutMs },
     }),

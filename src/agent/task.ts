@@ -1,4 +1,5 @@
 import type { AgentdError, ErrorBody } from '../errors.js';
+import { Cancellation } from '../lib/cancellation.js';
 import type { RouterSink } from '../llm/index.js';
 import type { TaskRecord, TaskStatus } from '../store/index.js';
 import { TERMINAL_STATUSES } from '../store/index.js';
@@ -6,12 +7,12 @@ import { TaskEventLog } from './events.js';
 
 /**
  * A task in this process: its record (what is stored and returned), its event log, and the one
- * AbortController that cancels the provider request, the tools and any wait.
+ * cancellation that stops the provider request, the tools and any backoff.
  */
 export class Task implements RouterSink {
   readonly record: TaskRecord;
   readonly events: TaskEventLog;
-  readonly controller = new AbortController();
+  readonly cancellation = new Cancellation();
   /** Milliseconds spent waiting on providers and tools: the rest is agentd's overhead. */
   providerMs = 0;
   toolMs = 0;
@@ -34,8 +35,9 @@ export class Task implements RouterSink {
     return TERMINAL_STATUSES.has(this.record.status);
   }
 
+  /** A standard AbortSignal for this task (created on first use). */
   get signal(): AbortSignal {
-    return this.controller.signal;
+    return this.cancellation.signal;
   }
 
   // RouterSink: streamed model output becomes task events.
@@ -61,7 +63,8 @@ export class Task implements RouterSink {
     record.result = result;
     record.error = error;
     record.finished_at = Date.now();
-    this.events.append('task.completed', completionData(this));
+    record.event_seq = this.events.lastSeq + 1;
+    this.events.append('task.completed', completionData(record));
     const waiters = this.#waiters;
     this.#waiters = undefined;
     if (waiters !== undefined) for (const wake of waiters) wake();
@@ -94,8 +97,7 @@ export class Task implements RouterSink {
 }
 
 /** The data of a `task.completed` event: the outcome without the input. */
-export function completionData(task: Task): Record<string, unknown> {
-  const record = task.record;
+export function completionData(record: TaskRecord): Record<string, unknown> {
   return {
     status: record.status,
     result: record.result,

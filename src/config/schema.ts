@@ -130,6 +130,11 @@ export const ConfigSchema = Type.Object(
     storage: Type.Object(
       {
         path: Type.String({ default: '.agentd/agentd.db', description: 'SQLite file, or :memory:' }),
+        flush_interval_ms: Type.Integer({
+          minimum: 0,
+          default: 10,
+          description: 'longest a write nobody awaits waits to be committed in a batch',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

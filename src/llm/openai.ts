@@ -1,17 +1,29 @@
 import { StringDecoder } from 'node:string_decoder';
-import { Pool } from 'undici';
-import type { AgentdError } from '../errors.js';
-import { ProviderStreamTruncatedError, ProviderTimeoutError } from '../errors.js';
-import { abortReason, LinkedAbortController } from '../lib/abort.js';
+import { type Dispatcher, Pool } from 'undici';
+import {
+  type AgentdError,
+  ProviderProtocolError,
+  ProviderStreamTruncatedError,
+  ProviderTimeoutError,
+} from '../errors.js';
+import type { AbortTarget, Cancellation } from '../lib/cancellation.js';
 import { coarseTimer, type TimerEntry } from '../lib/coarse-timer.js';
 import { ChatStreamAssembler, resultFromCompletion } from './chat-stream.js';
 import {
   classifyHttpError,
   classifyTransportError,
+  extractError,
   parseRetryAfter,
-  readUpstreamError,
 } from './provider-errors.js';
-import type { CallOptions, ChatMessage, ChatRequest, ChatResult, Provider } from './types.js';
+import type {
+  CallOptions,
+  CallTimeouts,
+  ChatMessage,
+  ChatRequest,
+  ChatResult,
+  Provider,
+  StreamSink,
+} from './types.js';
 
 export interface OpenAICompatibleOptions {
   /** A short name used in errors, metrics and logs (for example `openai`). */
@@ -30,21 +42,17 @@ export interface OpenAICompatibleOptions {
   streamUsage?: boolean;
 }
 
-/** Dispatcher fields undici needs per request. */
-interface RequestShape {
-  path: string;
-  method: 'POST';
-  headers: Record<string, string>;
-  body: string;
-  signal: AbortSignal;
-  headersTimeout: number;
-  bodyTimeout: number;
-}
+/** Extra time given to undici's own header/body timeouts, which only back up agentd's. */
+const BACKSTOP_MS = 5_000;
+/** The largest error body read from a provider; the rest is discarded. */
+const MAX_ERROR_BODY = 64 * 1024;
 
 /**
  * A provider for any OpenAI-compatible chat completions endpoint (OpenAI, DeepSeek, Ollama,
  * vLLM, llama.cpp server, agentd's own mock). One undici Pool per provider keeps connections
- * alive; streamed replies are parsed chunk by chunk and never re-copied.
+ * alive. Requests go through undici's handler API: no AbortSignal and no body stream per call,
+ * which measured tens of microseconds each; streamed replies are parsed chunk by chunk and
+ * never re-copied.
  */
 export class OpenAICompatibleProvider implements Provider {
   readonly name: string;
@@ -70,48 +78,26 @@ export class OpenAICompatibleProvider implements Provider {
     });
   }
 
-  async chat(request: ChatRequest, options: CallOptions): Promise<ChatResult> {
+  chat(request: ChatRequest, options: CallOptions): Promise<ChatResult> {
     const stream = options.stream ?? true;
-    const controller = new LinkedAbortController(options.signal);
-    const startedAt = performance.now();
-    let ttftTimer: TimerEntry | undefined;
-    let assembler: ChatStreamAssembler | undefined;
-    if (stream) {
-      assembler = new ChatStreamAssembler(options.sink, startedAt);
-      ttftTimer = coarseTimer.schedule(options.timeouts.firstTokenMs, abortOnSlowFirstToken, controller);
-      assembler.onFirstDelta = () => coarseTimer.cancel(ttftTimer);
-    }
+    const call = new ChatCall(this.name, request.model, request.messages, options, stream);
     const headers = options.traceparent
       ? { ...this.#headers, traceparent: options.traceparent }
       : this.#headers;
-    const shape: RequestShape = {
+    return call.start(this.#pool, {
       path: this.#path,
       method: 'POST',
       headers,
       body: this.#serialize(request, stream),
-      signal: controller.signal,
-      headersTimeout: options.timeouts.headersMs,
-      bodyTimeout: options.timeouts.idleMs,
-    };
-    try {
-      const response = await this.#pool.request(shape);
-      if (response.statusCode >= 300) {
-        const retryAfterMs = parseRetryAfter(response.headers);
-        const { error } = await readUpstreamError(response.body);
-        throw classifyHttpError(this.name, request.model, response.statusCode, error, retryAfterMs);
-      }
-      if (assembler === undefined) return resultFromCompletion(await response.body.json(), request.messages);
-      return await consumeStream(response.body, assembler, request.messages, this.name, request.model);
-    } catch (err) {
-      throw this.#mapError(err, controller.signal, assembler, request.model);
-    } finally {
-      coarseTimer.cancel(ttftTimer);
-      controller.dispose();
-    }
+      // undici's own limits stay as a backstop; agentd's deadlines are the precise ones.
+      headersTimeout: options.timeouts.headersMs + BACKSTOP_MS,
+      bodyTimeout: options.timeouts.idleMs + BACKSTOP_MS,
+    });
   }
 
+  /** Closes the connections; called after tasks drained, so what remains is abandoned work. */
   close(): Promise<void> {
-    return this.#pool.close();
+    return this.#pool.destroy();
   }
 
   #serialize(request: ChatRequest, stream: boolean): string {
@@ -126,81 +112,255 @@ export class OpenAICompatibleProvider implements Provider {
     if (request.extra !== undefined) Object.assign(body, request.extra);
     return JSON.stringify(body);
   }
+}
 
-  #mapError(
-    err: unknown,
-    signal: AbortSignal,
-    assembler: ChatStreamAssembler | undefined,
+type Phase = 'headers' | 'first_token' | 'idle';
+
+/**
+ * One attempt: the undici dispatch handler, its deadlines (headers, first token, idleness, all
+ * on the process-wide coarse timer) and its cancellation. Settles exactly once. A streamed reply
+ * settles as soon as it is complete (finish reason and usage, or `[DONE]`); the tail then drains
+ * so the connection is reused. An end of stream before a finish reason is a truncation, never a
+ * success.
+ */
+class ChatCall implements Dispatcher.DispatchHandler, AbortTarget {
+  readonly #provider: string;
+  readonly #model: string;
+  readonly #messages: readonly ChatMessage[];
+  readonly #timeouts: CallTimeouts;
+  readonly #cancellation: Cancellation | undefined;
+  readonly #assembler: ChatStreamAssembler | undefined;
+  readonly #startedAt = performance.now();
+  #controller: Dispatcher.DispatchController | undefined;
+  #abortReason: Error | undefined;
+  #status = 0;
+  #retryAfterMs: number | undefined;
+  /** Error replies and non-streamed replies are collected whole. */
+  #chunks: Buffer[] | undefined;
+  #size = 0;
+  #decoder: StringDecoder | undefined;
+  #bodyStarted = false;
+  #settled = false;
+  #resolve: ((result: ChatResult) => void) | undefined;
+  #reject: ((error: Error) => void) | undefined;
+  #headersTimer: TimerEntry | undefined;
+  #firstTokenTimer: TimerEntry | undefined;
+  #idleTimer: TimerEntry | undefined;
+  #lastChunkAt = 0;
+
+  constructor(
+    provider: string,
     model: string,
-  ): AgentdError | Error {
-    if (signal.aborted) return abortReason(signal);
-    if (
-      (err as { code?: unknown }).code !== undefined &&
-      typeof (err as { code: unknown }).code === 'string'
-    ) {
-      const code = (err as { code: string }).code;
-      if (code.startsWith('AGENTD_')) return err as AgentdError;
+    messages: readonly ChatMessage[],
+    options: CallOptions,
+    stream: boolean,
+  ) {
+    this.#provider = provider;
+    this.#model = model;
+    this.#messages = messages;
+    this.#timeouts = options.timeouts;
+    this.#cancellation = options.cancellation;
+    this.#assembler = stream
+      ? new ChatStreamAssembler(options.sink as StreamSink | undefined, this.#startedAt)
+      : undefined;
+  }
+
+  start(pool: Pool, request: Dispatcher.DispatchOptions): Promise<ChatResult> {
+    const promise = new Promise<ChatResult>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.#cancellation?.add(this);
+    if (this.#settled) return promise;
+    this.#headersTimer = coarseTimer.schedule(this.#timeouts.headersMs, expireHeaders, this);
+    if (this.#assembler !== undefined) {
+      this.#firstTokenTimer = coarseTimer.schedule(this.#timeouts.firstTokenMs, expireFirstToken, this);
+      this.#assembler.onFirstDelta = () => this.#onFirstDelta();
     }
-    return classifyTransportError(this.name, model, err, assembler?.started ?? false);
+    pool.dispatch(request, this);
+    return promise;
+  }
+
+  // AbortTarget: the task was cancelled or timed out.
+  abortWith(reason: Error): void {
+    if (this.#settled) return;
+    this.#abortReason = reason;
+    this.#fail(reason);
+    this.#controller?.abort(reason);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#abortReason !== undefined) controller.abort(this.#abortReason);
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    coarseTimer.cancel(this.#headersTimer);
+    this.#status = statusCode;
+    if (statusCode >= 300) {
+      this.#retryAfterMs = parseRetryAfter(headers);
+      this.#chunks = [];
+      return;
+    }
+    if (this.#assembler === undefined) {
+      this.#chunks = [];
+      this.#watchIdle();
+    } else {
+      this.#decoder = new StringDecoder('utf8');
+    }
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#settled) return;
+    this.#bodyStarted = true;
+    this.#lastChunkAt = performance.now();
+    const chunks = this.#chunks;
+    if (chunks !== undefined) {
+      if (this.#size < MAX_ERROR_BODY || this.#status < 300) chunks.push(chunk);
+      this.#size += chunk.length;
+      return;
+    }
+    const assembler = this.#assembler!;
+    assembler.feed(this.#decoder!.write(chunk));
+    if (assembler.failure !== undefined) {
+      this.#fail(assembler.failure);
+      this.#controller?.abort(assembler.failure);
+    } else if (assembler.complete) {
+      this.#succeed(assembler.result(this.#messages));
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.#settled) return;
+    if (this.#status >= 300) {
+      const text = Buffer.concat(this.#chunks ?? [])
+        .subarray(0, MAX_ERROR_BODY)
+        .toString('utf8');
+      this.#fail(
+        classifyHttpError(this.#provider, this.#model, this.#status, extractError(text), this.#retryAfterMs),
+      );
+      return;
+    }
+    if (this.#assembler === undefined) {
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(this.#chunks ?? []).toString('utf8'));
+      } catch {
+        this.#fail(
+          new ProviderProtocolError(`${this.#provider}/${this.#model}: the completion is not valid JSON`),
+        );
+        return;
+      }
+      try {
+        this.#succeed(resultFromCompletion(body, this.#messages));
+      } catch (err) {
+        this.#fail(err as Error);
+      }
+      return;
+    }
+    const assembler = this.#assembler;
+    if (assembler.failure !== undefined) this.#fail(assembler.failure);
+    else if (assembler.finished || assembler.done) this.#succeed(assembler.result(this.#messages));
+    else {
+      this.#fail(
+        new ProviderStreamTruncatedError(
+          `${this.#provider}/${this.#model}: the stream ended before a finish reason`,
+          {
+            details: { provider: this.#provider, model: this.#model },
+          },
+        ),
+      );
+    }
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.#settled) return;
+    // A reply that already has its finish reason is complete even if the tail breaks.
+    const assembler = this.#assembler;
+    if (
+      assembler !== undefined &&
+      assembler.finished &&
+      assembler.failure === undefined &&
+      this.#status < 300
+    ) {
+      this.#succeed(assembler.result(this.#messages));
+      return;
+    }
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('AGENTD_')) this.#fail(error);
+    else this.#fail(classifyTransportError(this.#provider, this.#model, error, this.#bodyStarted));
+  }
+
+  expire(phase: Phase): void {
+    if (this.#settled) return;
+    const timeouts = this.#timeouts;
+    const what =
+      phase === 'headers'
+        ? `no response headers within ${timeouts.headersMs} ms`
+        : phase === 'first_token'
+          ? `no first token within ${timeouts.firstTokenMs} ms (time-to-first-token limit)`
+          : `the stream went silent for ${timeouts.idleMs} ms`;
+    const error = new ProviderTimeoutError(`${this.#provider}/${this.#model}: ${what}`, {
+      details: { provider: this.#provider, model: this.#model, phase },
+    });
+    this.#fail(error);
+    this.#controller?.abort(error);
+  }
+
+  /** The idle watchdog wakes once per idle period; chunks only stamp the time. */
+  checkIdle(): void {
+    if (this.#settled || this.#idleTimer === undefined) return;
+    const silentFor = performance.now() - this.#lastChunkAt;
+    if (silentFor >= this.#timeouts.idleMs) this.expire('idle');
+    else this.#idleTimer = coarseTimer.schedule(this.#timeouts.idleMs - silentFor, checkIdle, this);
+  }
+
+  #onFirstDelta(): void {
+    coarseTimer.cancel(this.#firstTokenTimer);
+    this.#firstTokenTimer = undefined;
+    this.#watchIdle();
+  }
+
+  /** Until the first token, the first-token limit governs; after it (or without streaming), idleness. */
+  #watchIdle(): void {
+    if (this.#idleTimer !== undefined) return;
+    this.#lastChunkAt = performance.now();
+    this.#idleTimer = coarseTimer.schedule(this.#timeouts.idleMs, checkIdle, this);
+  }
+
+  #succeed(result: ChatResult): void {
+    if (this.#settled) return;
+    this.#cleanup();
+    this.#resolve!(result);
+  }
+
+  #fail(error: Error | AgentdError): void {
+    if (this.#settled) return;
+    this.#cleanup();
+    this.#reject!(error);
+  }
+
+  #cleanup(): void {
+    this.#settled = true;
+    coarseTimer.cancel(this.#headersTimer);
+    coarseTimer.cancel(this.#firstTokenTimer);
+    coarseTimer.cancel(this.#idleTimer);
+    this.#cancellation?.remove(this);
   }
 }
 
-function abortOnSlowFirstToken(controller: AbortController): void {
-  controller.abort(
-    new ProviderTimeoutError('no first token within the time-to-first-token limit', {
-      details: { phase: 'first_token' },
-    }),
-  );
+function expireHeaders(call: ChatCall): void {
+  call.expire('headers');
 }
 
-type Body = NodeJS.ReadableStream & { destroy(error?: Error): void };
+function expireFirstToken(call: ChatCall): void {
+  call.expire('first_token');
+}
 
-/**
- * Reads an SSE body into the assembler. Resolves as soon as the reply is complete (finish reason
- * and usage, or `[DONE]`), leaving the remainder of the body to drain so the connection is reused.
- * An end of stream before a finish reason is a truncation, never a success.
- */
-function consumeStream(
-  body: Body,
-  assembler: ChatStreamAssembler,
-  messages: readonly ChatMessage[],
-  provider: string,
-  model: string,
-): Promise<ChatResult> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const settle = (error: Error | undefined): void => {
-      if (settled) return;
-      settled = true;
-      if (error !== undefined) reject(error);
-      else resolve(assembler.result(messages));
-    };
-    // undici's body ignores setEncoding; a decoder keeps multi-byte characters split across chunks whole.
-    const decoder = new StringDecoder('utf8');
-    body.on('data', (chunk: Buffer) => {
-      if (settled) return;
-      assembler.feed(decoder.write(chunk));
-      if (assembler.failure !== undefined) {
-        settle(assembler.failure);
-        body.destroy();
-      } else if (assembler.complete) {
-        settle(undefined);
-      }
-    });
-    body.on('end', () => {
-      if (assembler.failure !== undefined) settle(assembler.failure);
-      else if (assembler.finished || assembler.done) settle(undefined);
-      else
-        settle(
-          new ProviderStreamTruncatedError(`${provider}/${model}: the stream ended before a finish reason`, {
-            details: { provider, model },
-          }),
-        );
-    });
-    body.on('error', (err: Error) => {
-      // A reply that already has its finish reason is complete even if the tail breaks.
-      if (assembler.finished && assembler.failure === undefined) settle(undefined);
-      else settle(err);
-    });
-  });
+function checkIdle(call: ChatCall): void {
+  call.checkIdle();
 }

@@ -10,9 +10,6 @@ import {
   ProviderUnavailableError,
 } from '../errors.js';
 
-/** The largest error body read from a provider; the rest is discarded. */
-const MAX_ERROR_BODY = 64 * 1024;
-
 interface UpstreamErrorBody {
   message?: string;
   type?: string;
@@ -39,22 +36,8 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Reads an error body (capped) and extracts OpenAI's `{ error: { message, type, code } }`. */
-export async function readUpstreamError(
-  body: AsyncIterable<Buffer | string>,
-): Promise<{ text: string; error: UpstreamErrorBody }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    if (size < MAX_ERROR_BODY) chunks.push(buf.subarray(0, MAX_ERROR_BODY - size));
-    size += buf.length;
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  return { text, error: extractError(text) };
-}
-
-function extractError(text: string): UpstreamErrorBody {
+/** Extracts OpenAI's `{ error: { message, type, code } }` from an error body. */
+export function extractError(text: string): UpstreamErrorBody {
   try {
     const parsed: unknown = JSON.parse(text);
     if (parsed !== null && typeof parsed === 'object') {

@@ -8,7 +8,7 @@ import {
   InvalidRequestError,
   toAgentdError,
 } from '../errors.js';
-import { abortReason, sleep } from '../lib/abort.js';
+import { type Cancellation, sleep } from '../lib/cancellation.js';
 import { countsAgainstBreaker, decideRetry, type RetryPolicy } from './retry.js';
 import type { CallTimeouts, ChatRequest, ChatResult, Provider, StreamSink, Usage } from './types.js';
 
@@ -61,7 +61,7 @@ export interface LlmCall {
 }
 
 export interface CallContext {
-  signal?: AbortSignal | undefined;
+  cancellation?: Cancellation | undefined;
   sink?: RouterSink | undefined;
   stream?: boolean;
   traceparent?: string | undefined;
@@ -146,6 +146,7 @@ export class ModelRouter {
     let allOpen = true;
     let minRetryAfter = Number.POSITIVE_INFINITY;
 
+    if (ctx.cancellation?.reason !== undefined) throw ctx.cancellation.reason;
     for (let route = queue.shift(); route !== undefined; route = queue.shift()) {
       if (tried.has(route.id)) continue;
       tried.add(route.id);
@@ -165,7 +166,7 @@ export class ModelRouter {
           const result = await route.provider.chat(
             { ...request, model: route.upstreamModel },
             {
-              signal: ctx.signal,
+              cancellation: ctx.cancellation,
               timeouts: route.timeouts,
               sink,
               stream: ctx.stream ?? true,
@@ -182,9 +183,10 @@ export class ModelRouter {
             durationMs: performance.now() - started,
           };
         } catch (err) {
-          if (ctx.signal?.aborted) {
+          const cancelled = ctx.cancellation?.reason;
+          if (cancelled !== undefined) {
             route.breaker.onIgnored();
-            throw abortReason(ctx.signal);
+            throw cancelled;
           }
           error = toAgentdError(err);
         }
@@ -195,7 +197,7 @@ export class ModelRouter {
         lastError = error;
         const decision = decideRetry(this.#retry, error, attempt);
         if (decision.kind === 'retry') {
-          await sleep(decision.delayMs, ctx.signal);
+          await sleep(decision.delayMs, ctx.cancellation);
           continue;
         }
         if (decision.kind === 'fail') throw withAttempts(error, failedAttempts);

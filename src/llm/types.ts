@@ -1,3 +1,5 @@
+import type { Cancellation } from '../lib/cancellation.js';
+
 /**
  * Messages are kept in OpenAI's chat wire shape end to end, so nothing converts them between
  * the session store, the agent loop and an OpenAI-compatible provider.
@@ -65,7 +67,8 @@ export interface StreamSink {
 }
 
 export interface CallOptions {
-  signal?: AbortSignal;
+  /** Stops the call (task cancelled or timed out); the call rejects with its reason. */
+  cancellation?: Cancellation | undefined;
   timeouts: CallTimeouts;
   sink?: StreamSink;
   /** Use a non-streaming request (the whole reply in one JSON body). */

@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import {
   Agent,
   type AgentOptions,
+  completionData,
   runTask,
   type Subscription,
   Task,
@@ -19,17 +19,18 @@ import {
   ShuttingDownError,
   ToolForbiddenError,
 } from '../errors.js';
+import { uuidv7 } from '../lib/ids.js';
 import { ModelRouter, type StartedProviders, startProviders } from '../llm/index.js';
 import { createLogger, type Logger } from '../observability/index.js';
 import { LocalScheduler } from '../queue/index.js';
 import {
   type Page,
-  type PersistedEvent,
   SqliteStore,
   type Store,
   type StoredMessage,
   type TaskQuery,
   type TaskRecord,
+  TERMINAL_STATUSES,
 } from '../store/index.js';
 import {
   calculator,
@@ -177,7 +178,9 @@ export class Runtime {
         if (typeof tool !== 'string') registry.register(tool, { replace: true });
     }
 
-    const store = options.store ?? new SqliteStore({ path: config.storage.path });
+    const store =
+      options.store ??
+      new SqliteStore({ path: config.storage.path, flushIntervalMs: config.storage.flush_interval_ms });
     const providers = await startProviders(config, options.env);
     const runtime = new Runtime(config, loaded.providerSource, log, store, providers, registry);
     try {
@@ -258,7 +261,7 @@ export class Runtime {
     }
 
     const record: TaskRecord = {
-      id: randomUUID(),
+      id: uuidv7(),
       agent: agent.name,
       tenant_id: tenantId,
       user_id: request.userId ?? null,
@@ -284,6 +287,7 @@ export class Runtime {
         timeout_ms: request.timeoutMs,
       },
       attempt: 1,
+      event_seq: 0,
       created_at: Date.now(),
       started_at: null,
       finished_at: null,
@@ -299,12 +303,12 @@ export class Runtime {
       this.#forget(task);
       throw err;
     }
-    const persisted = this.store.insertTask(record);
+    const persisted = this.store.insertTask(record, request.durable === true);
     if (request.durable === true) {
       try {
         await persisted;
       } catch (err) {
-        task.controller.abort(new CancelledError('the task could not be stored'));
+        task.cancellation.abortWith(new CancelledError('the task could not be stored'));
         throw err;
       }
     } else {
@@ -347,10 +351,10 @@ export class Runtime {
     if (task === undefined || task.record.tenant_id !== tenantId) return this.getTask(id, tenantId);
     if (this.#scheduler.remove(task)) {
       task.finish('cancelled', null, new CancelledError('cancelled before it started').toBody());
-      this.#persistFinal(task);
+      this.store.updateTask(task.record);
       this.#retire(task);
     } else {
-      task.controller.abort(new CancelledError('cancelled by request'));
+      task.cancellation.abortWith(new CancelledError('cancelled by request'));
     }
     return task.record;
   }
@@ -377,20 +381,21 @@ export class Runtime {
     }
     const stored = await this.store.getTask(id);
     if (stored === undefined || stored.tenant_id !== tenantId) return undefined;
+    // A task not live here: its row holds everything its final event carried.
     const afterSeq = after.attempt === stored.attempt ? after.seq : 0;
-    const persisted: PersistedEvent[] = await this.store.readEvents(id, afterSeq);
-    return {
-      backlog: persisted.map((event) => ({
-        seq: event.seq,
-        type: event.type,
-        data: event.data,
-        at: event.created_at,
-      })),
-      gap: false,
-      finished: true,
-      attempt: stored.attempt,
-      unsubscribe: () => {},
-    };
+    const finished = TERMINAL_STATUSES.has(stored.status);
+    const backlog =
+      finished && stored.event_seq > afterSeq
+        ? [
+            {
+              seq: stored.event_seq,
+              type: 'task.completed',
+              data: completionData(stored),
+              at: stored.finished_at ?? 0,
+            },
+          ]
+        : [];
+    return { backlog, gap: false, finished: true, attempt: stored.attempt, unsubscribe: () => {} };
   }
 
   /** A session's messages, if the tenant owns the session. */
@@ -447,7 +452,7 @@ export class Runtime {
     await this.store.close();
     for (const task of this.#active.values()) {
       if (task.status === 'running')
-        task.controller.abort(new InterruptedError('agentd stopped before the task ended'));
+        task.cancellation.abortWith(new InterruptedError('agentd stopped before the task ended'));
     }
     await this.#providers.close();
   }
@@ -507,7 +512,7 @@ export class Runtime {
         null,
         new NotFoundError(`agent "${task.record.agent}" no longer exists`).toBody(),
       );
-      this.#persistFinal(task);
+      this.store.updateTask(task.record);
     } else {
       await runTask(task, agent, {
         router: this.router,
@@ -517,19 +522,6 @@ export class Runtime {
       });
     }
     this.#retire(task);
-  }
-
-  #persistFinal(task: Task): void {
-    this.store.updateTask(task.record);
-    this.store.appendEvents([
-      {
-        task_id: task.id,
-        seq: task.events.lastSeq,
-        type: 'task.completed',
-        data: { status: task.record.status, result: task.record.result, error: task.record.error },
-        created_at: task.record.finished_at ?? Date.now(),
-      },
-    ]);
   }
 
   #retire(task: Task): void {
@@ -558,7 +550,7 @@ export class Runtime {
             ? new NotFoundError(`agent "${record.agent}" no longer exists`)
             : new InterruptedError('agentd stopped while the task was running');
         task.finish('failed', null, reason.toBody());
-        this.#persistFinal(task);
+        this.store.updateTask(task.record);
         failed++;
         continue;
       }

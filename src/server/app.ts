@@ -1,5 +1,6 @@
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
 import Fastify, {
   type FastifyInstance,
   LogController,
@@ -32,10 +33,17 @@ export async function buildServer(runtime: Runtime): Promise<App> {
     bodyLimit: runtime.config.server.body_limit_bytes,
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
-    ajv: {
-      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
-    },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // Bodies are validated strictly (42 is not "42", unknown fields are errors); query strings and
+  // path parameters arrive as text and are coerced to the declared types.
+  const options = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false } as const;
+  const strict = new Ajv({ ...options, coerceTypes: false });
+  const coercing = new Ajv({ ...options, coerceTypes: 'array' });
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? strict : coercing).compile(schema),
+  );
+  // Only JSON bodies are accepted: anything else is a 415, not a string to validate.
+  app.removeContentTypeParser('text/plain');
 
   await app.register(swagger, {
     openapi: {

@@ -2,7 +2,6 @@ export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export {
   type NewMessage,
   type Page,
-  type PersistedEvent,
   type SessionRecord,
   type Store,
   type StoredMessage,

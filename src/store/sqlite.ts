@@ -6,7 +6,6 @@ import type { ChatMessage } from '../llm/index.js';
 import type {
   NewMessage,
   Page,
-  PersistedEvent,
   SessionRecord,
   Store,
   StoredMessage,
@@ -39,6 +38,7 @@ CREATE TABLE IF NOT EXISTS tasks (
   metadata TEXT,
   options TEXT NOT NULL,
   attempt INTEGER NOT NULL DEFAULT 1,
+  event_seq INTEGER NOT NULL DEFAULT 0,
   created_at INTEGER NOT NULL,
   started_at INTEGER,
   finished_at INTEGER
@@ -66,15 +66,6 @@ CREATE TABLE IF NOT EXISTS messages (
   created_at INTEGER NOT NULL,
   PRIMARY KEY (session_id, seq)
 ) WITHOUT ROWID;
-
-CREATE TABLE IF NOT EXISTS task_events (
-  task_id TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  type TEXT NOT NULL,
-  data TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  PRIMARY KEY (task_id, seq)
-) WITHOUT ROWID;
 `;
 
 interface TaskRow {
@@ -98,38 +89,48 @@ interface TaskRow {
   metadata: string | null;
   options: string;
   attempt: number;
+  event_seq: number;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
 }
 
-type Pending =
-  | { kind: 'insert'; task: TaskRecord }
-  | { kind: 'update'; task: TaskRecord }
-  | { kind: 'messages'; sessionId: string; tenantId: string; messages: NewMessage[] }
-  | { kind: 'events'; events: PersistedEvent[] };
+interface PendingMessages {
+  sessionId: string;
+  tenantId: string;
+  messages: NewMessage[];
+}
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
   path: string;
+  /** Longest a write that nobody awaits may wait to be committed with others (default 10 ms). */
+  flushIntervalMs?: number;
 }
 
 /**
  * The default store: one SQLite file in WAL mode. Writes are queued and committed together in
- * one transaction per event-loop turn (group commit); every read first commits what is queued,
- * so reads always see earlier writes. `insertTask` resolves after its commit.
+ * one transaction (group commit): at the next event-loop turn when someone awaits durability
+ * (`insertTask`), otherwise within `flushIntervalMs`. All writes of one task inside a batch
+ * become a single row write of its latest state. Every read first commits what is queued, so
+ * reads always see earlier writes.
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly #db: Database.Database;
-  #pending: Pending[] = [];
+  /** Tasks to write, each once: `true` when its row does not exist yet. */
+  #tasks = new Map<TaskRecord, boolean>();
+  #messages: PendingMessages[] = [];
   #waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
-  #scheduled = false;
+  #immediate: NodeJS.Immediate | undefined;
+  #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #flushIntervalMs: number;
   readonly #stmts;
-  readonly #commit: (ops: Pending[]) => void;
+  readonly #commit: (tasks: Map<TaskRecord, boolean>, messages: PendingMessages[]) => void;
 
   constructor(options: SqliteStoreOptions) {
+    this.#flushIntervalMs = options.flushIntervalMs ?? 10;
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     const db = new Database(options.path);
     this.#db = db;
@@ -146,13 +147,13 @@ export class SqliteStore implements Store {
       insertTask:
         db.prepare(`INSERT INTO tasks (id, agent, tenant_id, user_id, session_id, status, input, result,
         partial, error, model, input_tokens, output_tokens, cost_usd, iterations, tool_calls, idempotency_key, metadata, options,
-        attempt, created_at, started_at, finished_at) VALUES (@id, @agent, @tenant_id, @user_id, @session_id, @status, @input,
+        attempt, event_seq, created_at, started_at, finished_at) VALUES (@id, @agent, @tenant_id, @user_id, @session_id, @status, @input,
         @result, @partial, @error, @model, @input_tokens, @output_tokens, @cost_usd, @iterations, @tool_calls, @idempotency_key,
-        @metadata, @options, @attempt, @created_at, @started_at, @finished_at)`),
+        @metadata, @options, @attempt, @event_seq, @created_at, @started_at, @finished_at)`),
       updateTask:
         db.prepare(`UPDATE tasks SET status = @status, result = @result, partial = @partial, error = @error, model = @model,
         input_tokens = @input_tokens, output_tokens = @output_tokens, cost_usd = @cost_usd, iterations = @iterations,
-        tool_calls = @tool_calls, attempt = @attempt, started_at = @started_at, finished_at = @finished_at WHERE id = @id`),
+        tool_calls = @tool_calls, attempt = @attempt, event_seq = @event_seq, started_at = @started_at, finished_at = @finished_at WHERE id = @id`),
       getTask: db.prepare('SELECT * FROM tasks WHERE id = ?'),
       byIdempotency: db.prepare('SELECT * FROM tasks WHERE tenant_id = ? AND idempotency_key = ?'),
       unfinished: db.prepare("SELECT * FROM tasks WHERE status IN ('queued', 'running') ORDER BY created_at"),
@@ -172,25 +173,30 @@ export class SqliteStore implements Store {
       listMessages: db.prepare(
         'SELECT seq, message, tokens, task_id, created_at FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?',
       ),
-      insertEvent: db.prepare(
-        'INSERT OR REPLACE INTO task_events (task_id, seq, type, data, created_at) VALUES (?, ?, ?, ?, ?)',
-      ),
-      readEvents: db.prepare(
-        'SELECT task_id, seq, type, data, created_at FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq',
-      ),
     };
-    this.#commit = db.transaction((ops: Pending[]) => {
-      for (const op of ops) this.#apply(op);
+    this.#commit = db.transaction((tasks: Map<TaskRecord, boolean>, messages: PendingMessages[]) => {
+      for (const [task, isNew] of tasks) {
+        const row = toRow(task);
+        if (isNew) this.#stmts.insertTask.run(row);
+        else this.#stmts.updateTask.run(row);
+      }
+      for (const entry of messages) this.#writeMessages(entry);
     });
   }
 
-  insertTask(task: TaskRecord): Promise<void> {
-    this.#enqueue({ kind: 'insert', task });
+  insertTask(task: TaskRecord, durable = true): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('the store is closed'));
+    this.#tasks.set(task, true);
+    this.#schedule(durable);
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
   updateTask(task: TaskRecord): void {
-    this.#enqueue({ kind: 'update', task });
+    // After close (a forced shutdown), late writes of abandoned tasks are dropped: those tasks
+    // stay `running` in the file and are recovered by the next start.
+    if (this.#closed) return;
+    if (!this.#tasks.has(task)) this.#tasks.set(task, false);
+    this.#schedule(false);
   }
 
   async getTask(id: string): Promise<TaskRecord | undefined> {
@@ -255,7 +261,9 @@ export class SqliteStore implements Store {
   }
 
   appendMessages(sessionId: string, tenantId: string, messages: NewMessage[]): Promise<void> {
-    this.#enqueue({ kind: 'messages', sessionId, tenantId, messages });
+    if (this.#closed) return Promise.resolve();
+    this.#messages.push({ sessionId, tenantId, messages });
+    this.#schedule(false);
     return Promise.resolve();
   }
 
@@ -291,18 +299,6 @@ export class SqliteStore implements Store {
     return { items, next_cursor: more && last !== undefined ? String(last.seq) : null };
   }
 
-  appendEvents(events: PersistedEvent[]): void {
-    this.#enqueue({ kind: 'events', events });
-  }
-
-  async readEvents(taskId: string, afterSeq: number): Promise<PersistedEvent[]> {
-    this.#flushNow();
-    const rows = this.#stmts.readEvents.all(taskId, afterSeq) as (Omit<PersistedEvent, 'data'> & {
-      data: string;
-    })[];
-    return rows.map((row) => ({ ...row, data: JSON.parse(row.data) as unknown }));
-  }
-
   async flush(): Promise<void> {
     this.#flushNow();
   }
@@ -323,14 +319,12 @@ export class SqliteStore implements Store {
     this.#db.close();
   }
 
-  #enqueue(op: Pending): void {
-    // After close (a forced shutdown), late writes of abandoned tasks are dropped: those tasks
-    // stay `running` in the file and are recovered by the next start.
-    if (this.#closed) return;
-    this.#pending.push(op);
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(flushStore, this);
+  /** Commits queued writes now if someone awaits them, otherwise within the flush interval. */
+  #schedule(urgent: boolean): void {
+    if (urgent) {
+      this.#immediate ??= setImmediate(flushStore, this);
+    } else if (this.#timer === undefined && this.#immediate === undefined) {
+      this.#timer = setTimeout(flushStore, this.#flushIntervalMs, this);
     }
   }
 
@@ -340,14 +334,19 @@ export class SqliteStore implements Store {
   }
 
   #flushNow(): void {
-    this.#scheduled = false;
-    if (this.#pending.length === 0) return;
-    const ops = this.#pending;
+    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#immediate = undefined;
+    this.#timer = undefined;
+    if (this.#tasks.size === 0 && this.#messages.length === 0) return;
+    const tasks = this.#tasks;
+    const messages = this.#messages;
     const waiters = this.#waiters;
-    this.#pending = [];
+    this.#tasks = new Map();
+    this.#messages = [];
     this.#waiters = [];
     try {
-      this.#commit(ops);
+      this.#commit(tasks, messages);
     } catch (err) {
       for (const waiter of waiters) waiter.reject(err);
       throw err;
@@ -355,46 +354,24 @@ export class SqliteStore implements Store {
     for (const waiter of waiters) waiter.resolve();
   }
 
-  #apply(op: Pending): void {
-    switch (op.kind) {
-      case 'insert':
-        this.#stmts.insertTask.run(toRow(op.task));
-        return;
-      case 'update':
-        this.#stmts.updateTask.run(toRow(op.task));
-        return;
-      case 'messages': {
-        const now = Date.now();
-        this.#stmts.createSession.run(op.sessionId, op.tenantId, now, now);
-        const bumped = this.#stmts.bumpSession.get(op.messages.length, now, op.sessionId) as {
-          message_count: number;
-        };
-        let seq = bumped.message_count - op.messages.length;
-        for (const entry of op.messages) {
-          seq++;
-          this.#stmts.insertMessage.run(
-            op.sessionId,
-            seq,
-            JSON.stringify(entry.message),
-            entry.message.role,
-            entry.tokens,
-            entry.task_id,
-            now,
-          );
-        }
-        return;
-      }
-      case 'events':
-        for (const event of op.events) {
-          this.#stmts.insertEvent.run(
-            event.task_id,
-            event.seq,
-            event.type,
-            JSON.stringify(event.data),
-            event.created_at,
-          );
-        }
-        return;
+  #writeMessages(entry: PendingMessages): void {
+    const now = Date.now();
+    this.#stmts.createSession.run(entry.sessionId, entry.tenantId, now, now);
+    const bumped = this.#stmts.bumpSession.get(entry.messages.length, now, entry.sessionId) as {
+      message_count: number;
+    };
+    let seq = bumped.message_count - entry.messages.length;
+    for (const item of entry.messages) {
+      seq++;
+      this.#stmts.insertMessage.run(
+        entry.sessionId,
+        seq,
+        JSON.stringify(item.message),
+        item.message.role,
+        item.tokens,
+        item.task_id,
+        now,
+      );
     }
   }
 }
@@ -429,6 +406,7 @@ function toRow(task: TaskRecord): TaskRow {
     metadata: task.metadata === null ? null : JSON.stringify(task.metadata),
     options: JSON.stringify(task.options),
     attempt: task.attempt,
+    event_seq: task.event_seq,
     created_at: task.created_at,
     started_at: task.started_at,
     finished_at: task.finished_at,
@@ -456,6 +434,7 @@ function fromRow(row: TaskRow): TaskRecord {
     metadata: row.metadata === null ? null : JSON.parse(row.metadata),
     options: JSON.parse(row.options),
     attempt: row.attempt,
+    event_seq: row.event_seq,
     created_at: row.created_at,
     started_at: row.started_at,
     finished_at: row.finished_at,

@@ -40,6 +40,8 @@ export interface TaskRecord {
   options: TaskOptions;
   /** Runs of this task: 1, plus one per restart that ran it again. */
   attempt: number;
+  /** Sequence number of the last event of the current run (its `task.completed` once finished). */
+  event_seq: number;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -68,15 +70,6 @@ export interface NewMessage {
   task_id: string | null;
 }
 
-/** A task event kept beyond the in-memory ring buffer (final events, tool activity). */
-export interface PersistedEvent {
-  task_id: string;
-  seq: number;
-  type: string;
-  data: unknown;
-  created_at: number;
-}
-
 export interface TaskQuery {
   tenant_id: string;
   session_id?: string | undefined;
@@ -92,14 +85,19 @@ export interface Page<T> {
 }
 
 /**
- * Durable state for tasks, sessions and task events. Writes may be batched; `insertTask` resolves
- * only once the task is durable, and every read sees every earlier write.
+ * Durable state for tasks and sessions. Writes may be batched; `insertTask` resolves only once the
+ * task is durable, and every read sees every earlier write. A finished task's row holds all its
+ * final event carries, so events themselves live only in memory (and, distributed, in Redis).
  */
 export interface Store {
   /** `sqlite` or `postgres`. */
   readonly kind: string;
 
-  insertTask(task: TaskRecord): Promise<void>;
+  /**
+   * Stores a new task. With `durable`, the write is committed promptly and the promise resolves
+   * once it is; otherwise it joins the next batch (the promise still settles on that commit).
+   */
+  insertTask(task: TaskRecord, durable?: boolean): Promise<void>;
   /** Persists the task's current state; batched with other writes. */
   updateTask(task: TaskRecord): void;
   getTask(id: string): Promise<TaskRecord | undefined>;
@@ -114,9 +112,6 @@ export interface Store {
   /** The newest messages that fit both limits, oldest first, never starting inside a tool exchange. */
   sessionWindow(sessionId: string, maxMessages: number, maxTokens: number): Promise<ChatMessage[]>;
   listMessages(sessionId: string, afterSeq: number, limit: number): Promise<Page<StoredMessage>>;
-
-  appendEvents(events: PersistedEvent[]): void;
-  readEvents(taskId: string, afterSeq: number): Promise<PersistedEvent[]>;
 
   /** Writes everything pending. */
   flush(): Promise<void>;

@@ -7,7 +7,7 @@ import {
   ToolTimeoutError,
   toAgentdError,
 } from '../errors.js';
-import { abortReason, LinkedAbortController } from '../lib/abort.js';
+import type { AbortTarget, Cancellation, ChildCancellation } from '../lib/cancellation.js';
 import { coarseTimer } from '../lib/coarse-timer.js';
 import type { ToolCall } from '../llm/index.js';
 import type { ToolRegistry } from './registry.js';
@@ -27,7 +27,8 @@ export interface ToolCallOutcome {
 export interface ToolRunContext {
   /** Tool names this call may use (the agent's list, narrowed by the request). */
   allowed: ReadonlySet<string>;
-  signal: AbortSignal;
+  /** The task's cancellation; each call gets a child with its own deadline. */
+  cancellation: Cancellation;
   taskId: string;
   tenantId: string;
   agent: string;
@@ -79,7 +80,7 @@ export class ToolExecutor {
       const result = await this.#invoke(call, ctx);
       outcome = { id: call.id, name, ok: true, content: this.#render(result), result, durationMs: 0 };
     } catch (err) {
-      if (ctx.signal.aborted) throw abortReason(ctx.signal);
+      if (ctx.cancellation.aborted) throw ctx.cancellation.reason;
       const error = toAgentdError(err).toBody();
       outcome = { id: call.id, name, ok: false, content: JSON.stringify({ error }), error, durationMs: 0 };
     }
@@ -110,21 +111,21 @@ export class ToolExecutor {
       );
     }
     const timeoutMs = tool.definition.timeoutMs ?? ctx.timeoutMs;
-    const controller = new LinkedAbortController(ctx.signal);
-    const timer = coarseTimer.schedule(timeoutMs, abortOnTimeout, { controller, name, timeoutMs });
+    const cancellation = ctx.cancellation.child();
+    const timer = coarseTimer.schedule(timeoutMs, abortOnTimeout, { cancellation, name, timeoutMs });
     try {
       const pending = tool.definition.handler(args as Record<string, unknown>, {
-        signal: controller.signal,
+        signal: cancellation.signal,
         taskId: ctx.taskId,
         tenantId: ctx.tenantId,
         agent: ctx.agent,
         callId: call.id,
       });
       if (!(pending instanceof Promise)) return pending;
-      return await raceAbort(pending, controller.signal);
+      return await raceAbort(pending, cancellation);
     } finally {
       coarseTimer.cancel(timer);
-      controller.dispose();
+      cancellation.dispose();
     }
   }
 
@@ -144,27 +145,27 @@ function parseArguments(raw: string, name: string): unknown {
   }
 }
 
-function abortOnTimeout(state: { controller: AbortController; name: string; timeoutMs: number }): void {
-  state.controller.abort(
+function abortOnTimeout(state: { cancellation: ChildCancellation; name: string; timeoutMs: number }): void {
+  state.cancellation.abortWith(
     new ToolTimeoutError(`tool "${state.name}" did not finish within ${state.timeoutMs} ms`, {
       details: { tool: state.name, timeout_ms: state.timeoutMs },
     }),
   );
 }
 
-/** Settles with the handler's promise, or rejects with the abort reason if the signal fires first. */
-function raceAbort<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as AgentdError);
+/** Settles with the handler's promise, or rejects with the abort reason if the call is stopped first. */
+function raceAbort<T>(pending: Promise<T>, cancellation: ChildCancellation): Promise<T> {
+  if (cancellation.aborted) return Promise.reject(cancellation.reason);
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    const stop: AbortTarget = { abortWith: reject };
+    cancellation.add(stop);
     pending.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort);
+        cancellation.remove(stop);
         resolve(value);
       },
       (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        cancellation.remove(stop);
         reject(err);
       },
     );

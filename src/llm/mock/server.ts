@@ -228,6 +228,9 @@ class Exchange {
       res.end(this.#wholeStream());
       return;
     }
+    // Real providers send headers at once and make the first token wait; Node would hold the
+    // headers back until the first write.
+    res.flushHeaders();
     if (this.#scenario.ttftMs > 0) setTimeout(stepExchange, this.#scenario.ttftMs, this);
     else this.step();
   }

@@ -5,25 +5,31 @@ import { defineTool } from '../types.js';
 const MAX_LENGTH = 1_000;
 const MAX_DEPTH = 64;
 
-const FUNCTIONS: Record<string, (...args: number[]) => number> = {
-  sqrt: Math.sqrt,
-  abs: Math.abs,
-  round: Math.round,
-  floor: Math.floor,
-  ceil: Math.ceil,
-  exp: Math.exp,
-  ln: Math.log,
-  log: Math.log10,
-  log2: Math.log2,
-  sin: Math.sin,
-  cos: Math.cos,
-  tan: Math.tan,
-  min: Math.min,
-  max: Math.max,
-  pow: Math.pow,
-};
+// Maps, not object literals: a name like `constructor` must not resolve through a prototype.
+const FUNCTIONS = new Map<string, (...args: number[]) => number>(
+  Object.entries({
+    sqrt: Math.sqrt,
+    abs: Math.abs,
+    round: Math.round,
+    floor: Math.floor,
+    ceil: Math.ceil,
+    exp: Math.exp,
+    ln: Math.log,
+    log: Math.log10,
+    log2: Math.log2,
+    sin: Math.sin,
+    cos: Math.cos,
+    tan: Math.tan,
+    min: Math.min,
+    max: Math.max,
+    pow: Math.pow,
+  }),
+);
 
-const CONSTANTS: Record<string, number> = { pi: Math.PI, e: Math.E };
+const CONSTANTS = new Map<string, number>([
+  ['pi', Math.PI],
+  ['e', Math.E],
+]);
 
 /**
  * Evaluates an arithmetic expression without `eval`: a recursive-descent parser over
@@ -137,7 +143,7 @@ class Parser {
     const name = match![0].toLowerCase();
     this.#pos += match![0].length;
     if (this.#peek() === '(') {
-      const fn = FUNCTIONS[name];
+      const fn = FUNCTIONS.get(name);
       if (fn === undefined) return this.#fail(`unknown function "${name}"`);
       this.#pos++;
       const args: number[] = [];
@@ -151,7 +157,7 @@ class Parser {
       this.#expect(')');
       return fn(...args);
     }
-    const constant = CONSTANTS[name];
+    const constant = CONSTANTS.get(name);
     if (constant === undefined) return this.#fail(`unknown name "${name}"`);
     return constant;
   }

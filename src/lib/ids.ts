@@ -1,0 +1,12 @@
+import { randomUUID } from 'node:crypto';
+
+/**
+ * A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits. Ids made later sort later,
+ * so rows keyed by them append to the end of a B-tree instead of touching a random page each.
+ */
+export function uuidv7(now: number = Date.now()): string {
+  const random = randomUUID();
+  const time = now.toString(16).padStart(12, '0');
+  // xxxxxxxx-xxxx-7xxx-: time fills the first 12 hex digits; the version nibble becomes 7.
+  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${random.slice(15)}`;
+}

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CoarseTimer } from '../../src/lib/coarse-timer.js';
+import { RingBuffer } from '../../src/lib/ring-buffer.js';
+
+describe('CoarseTimer', () => {
+  it('fires a scheduled callback with its argument, once', async () => {
+    const timer = new CoarseTimer(5);
+    const fired: string[] = [];
+    timer.schedule(10, (arg: string) => fired.push(arg), 'a');
+    assert.equal(timer.size, 1);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    assert.deepEqual(fired, ['a']);
+    assert.equal(timer.size, 0);
+  });
+
+  it('never fires a cancelled entry, and cancelling twice is harmless', async () => {
+    const timer = new CoarseTimer(5);
+    let fired = 0;
+    const entry = timer.schedule(10, () => fired++, undefined);
+    timer.cancel(entry);
+    timer.cancel(entry);
+    assert.equal(timer.size, 0);
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    assert.equal(fired, 0);
+  });
+
+  it('fires thousands of entries in deadline order', async () => {
+    const timer = new CoarseTimer(5);
+    const order: number[] = [];
+    for (let i = 0; i < 2000; i++) timer.schedule((i % 4) * 10, (n: number) => order.push(n), i % 4);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(order.length, 2000);
+    for (let i = 1; i < order.length; i++) assert.ok(order[i]! >= order[i - 1]!);
+  });
+});
+
+describe('RingBuffer', () => {
+  it('keeps the newest items and reports what it evicts', () => {
+    const ring = new RingBuffer<number>(3);
+    assert.equal(ring.push(1), undefined);
+    ring.push(2);
+    ring.push(3);
+    assert.equal(ring.push(4), 1);
+    assert.deepEqual([...ring], [2, 3, 4]);
+    assert.equal(ring.at(0), 2);
+    assert.equal(ring.last(), 4);
+    assert.equal(ring.shift(), 2);
+    assert.deepEqual([...ring], [3, 4]);
+  });
+
+  it('rejects a capacity that is not a positive integer', () => {
+    assert.throws(() => new RingBuffer(0), RangeError);
+  });
+});
