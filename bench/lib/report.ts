@@ -24,7 +24,10 @@ export function updateDocs(section: string, markdown: string): void {
   const text = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
   const from = text.indexOf(start);
   const to = text.indexOf(end);
-  const next = from !== -1 && to > from ? text.slice(0, from) + block + text.slice(to + end.length) : `${text.trimEnd()}\n\n${block}\n`;
+  const next =
+    from !== -1 && to > from
+      ? text.slice(0, from) + block + text.slice(to + end.length)
+      : `${text.trimEnd()}\n\n${block}\n`;
   writeFileSync(path, next);
 }
 

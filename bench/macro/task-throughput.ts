@@ -11,12 +11,18 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type LatencyResult, measureLatency, measureThroughput, type Target, type ThroughputResult } from '../lib/load.js';
+import { tempDir } from '../../test/helpers/agentd.js';
+import {
+  type LatencyResult,
+  measureLatency,
+  measureThroughput,
+  type Target,
+  type ThroughputResult,
+} from '../lib/load.js';
 import { describeMachine } from '../lib/machine.js';
 import { startNode } from '../lib/processes.js';
 import { table, updateDocs, writeResult } from '../lib/report.js';
 import { median, round } from '../lib/stats.js';
-import { tempDir } from '../../test/helpers/agentd.js';
 
 const { values } = parseArgs({
   options: {
@@ -33,7 +39,10 @@ const cli = join(root, 'dist', 'cli', 'main.js');
 
 const dir = tempDir('agentd-bench-');
 const mock = await startNode([cli, 'mock-llm', '--port', '0'], /listening on (http:\/\/\S+)\/v1/);
-const proxy = await startNode(['--import', 'tsx', join(root, 'bench/macro/passthrough-proxy.ts'), mock.match], /listening on (http:\/\/\S+)/);
+const proxy = await startNode(
+  ['--import', 'tsx', join(root, 'bench/macro/passthrough-proxy.ts'), mock.match],
+  /listening on (http:\/\/\S+)/,
+);
 const configPath = join(dir.path, 'agentd.json');
 writeFileSync(
   configPath,
@@ -49,17 +58,50 @@ writeFileSync(
     },
   }),
 );
-const agentd = await startNode([cli, 'serve', '--port', '0', '--config', configPath], /"address":"(http:\/\/[^"]+)"/, {
-  env: { AGENTD_LOG_LEVEL: 'info' },
-});
+const agentd = await startNode(
+  [cli, 'serve', '--port', '0', '--config', configPath],
+  /"address":"(http:\/\/[^"]+)"/,
+  {
+    env: { AGENTD_LOG_LEVEL: 'info' },
+  },
+);
 
-const chat = JSON.stringify({ model: 'mock', messages: [{ role: 'user', content: 'hello' }], stream: true, stream_options: { include_usage: true } });
+const chat = JSON.stringify({
+  model: 'mock',
+  messages: [{ role: 'user', content: 'hello' }],
+  stream: true,
+  stream_options: { include_usage: true },
+});
 const succeeded = (status: number, body: string) => status === 200 && body.includes('"succeeded"');
 const targets: Target[] = [
-  { name: 'mock direct', url: mock.match, path: '/v1/chat/completions', body: chat, validate: (s, b) => s === 200 && b.includes('[DONE]') },
-  { name: 'pass-through proxy', url: proxy.match, path: '/v1/chat/completions', body: chat, validate: (s, b) => s === 200 && b.includes('[DONE]') },
-  { name: 'agentd one-call task', url: agentd.match, path: '/v1/agents/bench/run', body: JSON.stringify({ input: 'hello' }), validate: succeeded },
-  { name: 'agentd tool round trip', url: agentd.match, path: '/v1/agents/assistant/run', body: JSON.stringify({ input: 'What is 17*23?' }), validate: (s, b) => succeeded(s, b) && b.includes('391') },
+  {
+    name: 'mock direct',
+    url: mock.match,
+    path: '/v1/chat/completions',
+    body: chat,
+    validate: (s, b) => s === 200 && b.includes('[DONE]'),
+  },
+  {
+    name: 'pass-through proxy',
+    url: proxy.match,
+    path: '/v1/chat/completions',
+    body: chat,
+    validate: (s, b) => s === 200 && b.includes('[DONE]'),
+  },
+  {
+    name: 'agentd one-call task',
+    url: agentd.match,
+    path: '/v1/agents/bench/run',
+    body: JSON.stringify({ input: 'hello' }),
+    validate: succeeded,
+  },
+  {
+    name: 'agentd tool round trip',
+    url: agentd.match,
+    path: '/v1/agents/assistant/run',
+    body: JSON.stringify({ input: 'What is 17*23?' }),
+    validate: (s, b) => succeeded(s, b) && b.includes('391'),
+  },
 ];
 
 const latency = new Map<string, LatencyResult[]>();
@@ -100,7 +142,12 @@ const summary = targets.map((target) => {
     ...(overhead.length > 0 ? { overhead_header_p50_ms: median(overhead) } : {}),
   };
 });
-const [direct, proxied, oneCall, toolTrip] = summary as [typeof summary[0], typeof summary[0], typeof summary[0], typeof summary[0]];
+const [direct, proxied, oneCall, toolTrip] = summary as [
+  (typeof summary)[0],
+  (typeof summary)[0],
+  (typeof summary)[0],
+  (typeof summary)[0],
+];
 const derived = {
   one_call_vs_proxy_throughput: oneCall.requests_per_sec / proxied.requests_per_sec,
   one_call_added_p50_ms: oneCall.p50_ms - direct.p50_ms,
@@ -115,11 +162,23 @@ const rows = summary.map((s) => [
   Math.round(s.requests_per_sec),
   round(s.p50_ms),
   round(s.p99_ms),
-  s.target.startsWith('agentd') ? round(s.p50_ms - (s.target.includes('tool') ? 2 : 1) * direct.p50_ms) : s.target === 'pass-through proxy' ? round(s.p50_ms - direct.p50_ms) : '—',
+  s.target.startsWith('agentd')
+    ? round(s.p50_ms - (s.target.includes('tool') ? 2 : 1) * direct.p50_ms)
+    : s.target === 'pass-through proxy'
+      ? round(s.p50_ms - direct.p50_ms)
+      : '—',
   s.overhead_header_p50_ms === undefined ? '—' : round(s.overhead_header_p50_ms),
   s.errors,
 ]);
-const header = ['target', 'req/s @32', 'p50 ms @1', 'p99 ms @1', 'added p50 ms', 'x-agentd-overhead-ms p50', 'errors'];
+const header = [
+  'target',
+  'req/s @32',
+  'p50 ms @1',
+  'p99 ms @1',
+  'added p50 ms',
+  'x-agentd-overhead-ms p50',
+  'errors',
+];
 const machine = describeMachine();
 const text = [
   table(header, rows),
@@ -129,6 +188,14 @@ const text = [
   `Medians of ${rounds} alternating rounds; ${requests} sequential requests per latency run, ${seconds} s per throughput run (autocannon). ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${String(machine.date).slice(0, 10)}. Command: \`npm run bench\`.`,
 ].join('\n');
 process.stdout.write(`\n${text}\n`);
-const file = writeResult('core', { machine, rounds, seconds, requests, summary, derived, raw: Object.fromEntries([...latency].map(([k, v]) => [k, { latency: v, throughput: throughput.get(k) }])) });
+const file = writeResult('core', {
+  machine,
+  rounds,
+  seconds,
+  requests,
+  summary,
+  derived,
+  raw: Object.fromEntries([...latency].map(([k, v]) => [k, { latency: v, throughput: throughput.get(k) }])),
+});
 updateDocs('core', text);
 process.stdout.write(`\nresults: ${file}\n`);

@@ -8,7 +8,7 @@ import {
 } from '../errors.js';
 import { coarseTimer } from '../lib/coarse-timer.js';
 import { estimateTokens } from '../lib/tokens.js';
-import type { ChatMessage, ModelRouter, ModelSelector } from '../llm/index.js';
+import type { CallContext, ChatMessage, ChatRequest, ModelRouter, ModelSelector } from '../llm/index.js';
 import type { NewMessage, Store } from '../store/index.js';
 import type { ToolCallOutcome, ToolExecutor, ToolRegistry, ToolRunContext } from '../tools/index.js';
 import type { Agent } from './agent.js';
@@ -88,19 +88,17 @@ async function converse(task: Task, agent: Agent, deps: LoopDeps): Promise<strin
   let lastText: string | null = null;
   let toolContext: ToolRunContext | undefined;
 
+  // One request object for every iteration: `messages` grows in place.
+  const request: Omit<ChatRequest, 'model'> = { messages };
+  if (specs.length > 0) request.tools = specs;
+  if (agent.temperature !== undefined) request.temperature = agent.temperature;
+  if (agent.maxOutputTokens !== undefined) request.maxTokens = agent.maxOutputTokens;
+  const callContext: CallContext = { cancellation: task.cancellation, sink: task };
+
   for (let iteration = 1; iteration <= agent.maxIterations; iteration++) {
     record.iterations = iteration;
     task.events.append('llm.started', { iteration });
-    const call = await deps.router.chat(
-      chain,
-      {
-        messages,
-        ...(specs.length > 0 ? { tools: specs } : {}),
-        ...(agent.temperature === undefined ? {} : { temperature: agent.temperature }),
-        ...(agent.maxOutputTokens === undefined ? {} : { maxTokens: agent.maxOutputTokens }),
-      },
-      { cancellation: task.cancellation, sink: task },
-    );
+    const call = await deps.router.chat(chain, request, callContext);
     const result = call.result;
     task.providerMs += call.durationMs;
     record.usage.input_tokens += result.usage.input_tokens;

@@ -1,6 +1,7 @@
 import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
 import { ProviderProtocolError } from '../errors.js';
 import { estimateTokens } from '../lib/tokens.js';
+import { plainContentDelta } from './content-delta.js';
 import type { ChatMessage, ChatResult, FinishReason, StreamSink, ToolCall, Usage } from './types.js';
 
 /** More malformed chunks than this in one reply is a broken provider, not noise. */
@@ -93,7 +94,7 @@ export class ChatStreamAssembler {
       finishReason: this.#finishReason ?? 'stop',
       usage,
       usageEstimated: this.#usage === undefined,
-      providerModel: this.#model,
+      providerModel: this.#model === '' ? undefined : this.#model,
       ttftMs: this.#ttftMs,
       skippedChunks: this.#skipped,
     };
@@ -104,6 +105,14 @@ export class ChatStreamAssembler {
     if (data === '[DONE]') {
       this.done = true;
       return;
+    }
+    // The model name comes from the first chunk, which is always parsed in full.
+    if (this.#model !== undefined) {
+      const text = plainContentDelta(data);
+      if (text !== undefined) {
+        if (text.length > 0) this.#onText(text);
+        return;
+      }
     }
     let payload: ChunkPayload;
     try {
@@ -123,7 +132,7 @@ export class ChatStreamAssembler {
       });
       return;
     }
-    if (payload.model !== undefined && this.#model === undefined) this.#model = payload.model;
+    if (this.#model === undefined) this.#model = payload.model ?? '';
     const usage = payload.usage;
     if (usage !== undefined && usage !== null) {
       this.#usage = { input_tokens: usage.prompt_tokens ?? 0, output_tokens: usage.completion_tokens ?? 0 };
@@ -133,15 +142,17 @@ export class ChatStreamAssembler {
     const delta = choice.delta;
     if (delta !== undefined) {
       const text = delta.content;
-      if (typeof text === 'string' && text.length > 0) {
-        this.#markFirstDelta();
-        this.#parts.push(text);
-        this.#sink?.onText?.(text);
-      }
+      if (typeof text === 'string' && text.length > 0) this.#onText(text);
       if (delta.tool_calls !== undefined) this.#onToolCallDeltas(delta.tool_calls);
     }
     if (choice.finish_reason !== undefined && choice.finish_reason !== null)
       this.#finishReason = choice.finish_reason;
+  }
+
+  #onText(text: string): void {
+    this.#markFirstDelta();
+    this.#parts.push(text);
+    this.#sink?.onText?.(text);
   }
 
   #onToolCallDeltas(deltas: NonNullable<NonNullable<ChunkChoice['delta']>['tool_calls']>): void {

@@ -281,12 +281,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget {
     if (this.#settled) return;
     // A reply that already has its finish reason is complete even if the tail breaks.
     const assembler = this.#assembler;
-    if (
-      assembler !== undefined &&
-      assembler.finished &&
-      assembler.failure === undefined &&
-      this.#status < 300
-    ) {
+    if (assembler?.finished && assembler.failure === undefined && this.#status < 300) {
       this.#succeed(assembler.result(this.#messages));
       return;
     }

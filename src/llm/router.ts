@@ -138,23 +138,27 @@ export class ModelRouter {
     ctx: CallContext,
   ): Promise<LlmCall> {
     const started = performance.now();
-    const failedAttempts: FailedAttempt[] = [];
-    const queue = [...chain];
-    const tried = new Set<string>();
+    // Nothing below is allocated on the common path (first model answers) except the sink.
+    let failedAttempts: FailedAttempt[] = NO_FAILED_ATTEMPTS;
+    let next = 0;
+    let detours: ModelRoute[] | undefined;
+    let tried: string[] | undefined;
     const sink = new AttemptSink(ctx.sink);
     let lastError: AgentdError | undefined;
     let allOpen = true;
     let minRetryAfter = Number.POSITIVE_INFINITY;
 
     if (ctx.cancellation?.reason !== undefined) throw ctx.cancellation.reason;
-    for (let route = queue.shift(); route !== undefined; route = queue.shift()) {
-      if (tried.has(route.id)) continue;
-      tried.add(route.id);
+    for (;;) {
+      const route = detours !== undefined && detours.length > 0 ? detours.shift() : chain[next++];
+      if (route === undefined) break;
+      if (tried?.includes(route.id)) continue;
       for (let attempt = 1; ; attempt++) {
         if (!route.breaker.tryAcquire()) {
           const retryAfterMs = route.breaker.retryAfterMs();
           minRetryAfter = Math.min(minRetryAfter, retryAfterMs);
           lastError ??= new CircuitOpenError(`the circuit for ${route.id} is open`, { retryAfterMs });
+          if (failedAttempts === NO_FAILED_ATTEMPTS) failedAttempts = [];
           failedAttempts.push({ model: route.id, code: CircuitOpenError.code, message: 'circuit open' });
           break;
         }
@@ -192,6 +196,7 @@ export class ModelRouter {
         }
         if (countsAgainstBreaker(error)) route.breaker.onFailure();
         else route.breaker.onIgnored();
+        if (failedAttempts === NO_FAILED_ATTEMPTS) failedAttempts = [];
         failedAttempts.push({ model: route.id, code: error.code, message: error.message });
         if (sink.emitted) ctx.sink?.onDiscard?.(error, route.id);
         lastError = error;
@@ -203,16 +208,22 @@ export class ModelRouter {
         if (decision.kind === 'fail') throw withAttempts(error, failedAttempts);
         if (decision.kind === 'context_fallback') {
           if (route.contextFallback === undefined) throw withAttempts(error, failedAttempts);
-          queue.unshift(this.route(route.contextFallback));
+          if (detours === undefined) detours = [];
+          detours.unshift(this.route(route.contextFallback));
         }
         break;
       }
+      if (tried === undefined) tried = [route.id];
+      else tried.push(route.id);
     }
     if (allOpen && lastError !== undefined) {
       throw withAttempts(
-        new CircuitOpenError(`every model for this request has an open circuit (${[...tried].join(', ')})`, {
-          retryAfterMs: Number.isFinite(minRetryAfter) ? minRetryAfter : undefined,
-        }),
+        new CircuitOpenError(
+          `every model for this request has an open circuit (${(tried ?? []).join(', ')})`,
+          {
+            retryAfterMs: Number.isFinite(minRetryAfter) ? minRetryAfter : undefined,
+          },
+        ),
         failedAttempts,
       );
     }
@@ -286,6 +297,8 @@ export function costOf(
     (usage.input_tokens * route.inputUsdPerMtok + usage.output_tokens * route.outputUsdPerMtok) / 1_000_000
   );
 }
+
+const NO_FAILED_ATTEMPTS: FailedAttempt[] = [];
 
 function isTier(name: string): name is Tier {
   return (TIERS as readonly string[]).includes(name);

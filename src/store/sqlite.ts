@@ -144,16 +144,13 @@ export class SqliteStore implements Store {
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }
     this.#stmts = {
-      insertTask:
-        db.prepare(`INSERT INTO tasks (id, agent, tenant_id, user_id, session_id, status, input, result,
-        partial, error, model, input_tokens, output_tokens, cost_usd, iterations, tool_calls, idempotency_key, metadata, options,
-        attempt, event_seq, created_at, started_at, finished_at) VALUES (@id, @agent, @tenant_id, @user_id, @session_id, @status, @input,
-        @result, @partial, @error, @model, @input_tokens, @output_tokens, @cost_usd, @iterations, @tool_calls, @idempotency_key,
-        @metadata, @options, @attempt, @event_seq, @created_at, @started_at, @finished_at)`),
-      updateTask:
-        db.prepare(`UPDATE tasks SET status = @status, result = @result, partial = @partial, error = @error, model = @model,
-        input_tokens = @input_tokens, output_tokens = @output_tokens, cost_usd = @cost_usd, iterations = @iterations,
-        tool_calls = @tool_calls, attempt = @attempt, event_seq = @event_seq, started_at = @started_at, finished_at = @finished_at WHERE id = @id`),
+      // Positional parameters: binding two dozen named ones costs a property lookup each.
+      insertTask: db.prepare(
+        `INSERT INTO tasks (${TASK_COLUMNS.join(', ')}) VALUES (${TASK_COLUMNS.map(() => '?').join(', ')})`,
+      ),
+      updateTask: db.prepare(
+        `UPDATE tasks SET ${MUTABLE_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`,
+      ),
       getTask: db.prepare('SELECT * FROM tasks WHERE id = ?'),
       byIdempotency: db.prepare('SELECT * FROM tasks WHERE tenant_id = ? AND idempotency_key = ?'),
       unfinished: db.prepare("SELECT * FROM tasks WHERE status IN ('queued', 'running') ORDER BY created_at"),
@@ -176,9 +173,8 @@ export class SqliteStore implements Store {
     };
     this.#commit = db.transaction((tasks: Map<TaskRecord, boolean>, messages: PendingMessages[]) => {
       for (const [task, isNew] of tasks) {
-        const row = toRow(task);
-        if (isNew) this.#stmts.insertTask.run(row);
-        else this.#stmts.updateTask.run(row);
+        if (isNew) this.#stmts.insertTask.run(...insertValues(task));
+        else this.#stmts.updateTask.run(...updateValues(task));
       }
       for (const entry of messages) this.#writeMessages(entry);
     });
@@ -384,33 +380,72 @@ function flushStore(store: SqliteStore): void {
   }
 }
 
-function toRow(task: TaskRecord): TaskRow {
-  return {
-    id: task.id,
-    agent: task.agent,
-    tenant_id: task.tenant_id,
-    user_id: task.user_id,
-    session_id: task.session_id,
-    status: task.status,
-    input: task.input,
-    result: task.result,
-    partial: task.partial ? 1 : 0,
-    error: task.error === null ? null : JSON.stringify(task.error),
-    model: task.model,
-    input_tokens: task.usage.input_tokens,
-    output_tokens: task.usage.output_tokens,
-    cost_usd: task.cost_usd,
-    iterations: task.iterations,
-    tool_calls: task.tool_calls,
-    idempotency_key: task.idempotency_key,
-    metadata: task.metadata === null ? null : JSON.stringify(task.metadata),
-    options: JSON.stringify(task.options),
-    attempt: task.attempt,
-    event_seq: task.event_seq,
-    created_at: task.created_at,
-    started_at: task.started_at,
-    finished_at: task.finished_at,
-  };
+const TASK_COLUMNS = [
+  'id',
+  'agent',
+  'tenant_id',
+  'user_id',
+  'session_id',
+  'idempotency_key',
+  'input',
+  'metadata',
+  'options',
+  'created_at',
+  // Columns that change after creation (updateValues writes these, in this order).
+  'status',
+  'result',
+  'partial',
+  'error',
+  'model',
+  'input_tokens',
+  'output_tokens',
+  'cost_usd',
+  'iterations',
+  'tool_calls',
+  'attempt',
+  'event_seq',
+  'started_at',
+  'finished_at',
+] as const;
+const MUTABLE_COLUMNS = TASK_COLUMNS.slice(TASK_COLUMNS.indexOf('status'));
+
+type SqlValue = string | number | null;
+
+function insertValues(task: TaskRecord): SqlValue[] {
+  return [
+    task.id,
+    task.agent,
+    task.tenant_id,
+    task.user_id,
+    task.session_id,
+    task.idempotency_key,
+    task.input,
+    task.metadata === null ? null : JSON.stringify(task.metadata),
+    JSON.stringify(task.options),
+    task.created_at,
+    ...updateValues(task).slice(0, -1),
+  ];
+}
+
+/** The mutable columns in MUTABLE_COLUMNS order, then the id for the WHERE clause. */
+function updateValues(task: TaskRecord): SqlValue[] {
+  return [
+    task.status,
+    task.result,
+    task.partial ? 1 : 0,
+    task.error === null ? null : JSON.stringify(task.error),
+    task.model,
+    task.usage.input_tokens,
+    task.usage.output_tokens,
+    task.cost_usd,
+    task.iterations,
+    task.tool_calls,
+    task.attempt,
+    task.event_seq,
+    task.started_at,
+    task.finished_at,
+    task.id,
+  ];
 }
 
 function fromRow(row: TaskRow): TaskRecord {

@@ -1,5 +1,4 @@
 import {
-  type AgentdError,
   type ErrorBody,
   ToolArgumentsError,
   ToolForbiddenError,
