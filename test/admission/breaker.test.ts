@@ -4,7 +4,11 @@ import { CircuitBreaker } from '../../src/admission/index.js';
 
 function breaker(overrides: Partial<ConstructorParameters<typeof CircuitBreaker>[1]> = {}) {
   let now = 1_000_000;
-  const clock = { advance: (ms: number) => (now += ms) };
+  const clock = {
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
   const b = new CircuitBreaker(
     'model',
     { windowMs: 10_000, minRequests: 4, failureRate: 0.5, openMs: 5_000, halfOpenProbes: 1, ...overrides },
