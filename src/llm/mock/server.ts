@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { estimateTokens } from '../../lib/tokens.js';
 import type { ChatMessage, ToolSpec } from '../types.js';
 import { decideReply, type MockReply, type ScriptedReply } from './brain.js';
+import { mockEmbedding, toBase64 } from './embeddings.js';
 import { DEFAULT_SCENARIO, parseScenario, type Scenario, type ScenarioDefaults } from './scenario.js';
 
 export interface MockLlmOptions {
@@ -96,6 +97,10 @@ export class MockLlmServer {
       readBody(req, res, (raw) => this.#chat(raw, res));
       return;
     }
+    if (req.method === 'POST' && url.endsWith('/embeddings')) {
+      readBody(req, res, (raw) => this.#embeddings(raw, res));
+      return;
+    }
     if (req.method === 'GET' && url.endsWith('/models')) {
       const data = MOCK_MODELS.map((id) => ({ id, object: 'model', created: 0, owned_by: 'agentd-mock' }));
       sendJson(res, 200, { object: 'list', data });
@@ -106,6 +111,66 @@ export class MockLlmServer {
       return;
     }
     sendError(res, 404, 'not_found', `no route ${req.method} ${url}`);
+  }
+
+  /**
+   * `POST /v1/embeddings`: `input` is a string or an array of strings; `dimensions` (or
+   * `?dims=N` in the model name) sets the size, 384 by default. Faults apply as for chat.
+   */
+  #embeddings(raw: string, res: ServerResponse): void {
+    let body: { model?: unknown; input?: unknown; dimensions?: unknown; encoding_format?: unknown };
+    try {
+      body = JSON.parse(raw) as typeof body;
+    } catch {
+      sendError(res, 400, 'invalid_request_error', 'the body is not valid JSON');
+      return;
+    }
+    const model = typeof body.model === 'string' ? body.model : '';
+    const inputs = typeof body.input === 'string' ? [body.input] : body.input;
+    if (model === '' || !Array.isArray(inputs) || !inputs.every((item) => typeof item === 'string')) {
+      sendError(
+        res,
+        400,
+        'invalid_request_error',
+        '`model` (string) and `input` (string or array of strings) are required',
+      );
+      return;
+    }
+    const count = (this.#counts.get(model) ?? 0) + 1;
+    this.#counts.set(model, count);
+    const scenario = this.#scenario(model);
+    if (scenario.fault !== undefined && count <= scenario.times) {
+      const status = scenario.fault === '429' ? 429 : 500;
+      sendError(
+        res,
+        status,
+        status === 429 ? 'rate_limit_exceeded' : 'server_error',
+        `mock ${scenario.fault}`,
+      );
+      return;
+    }
+    const dimsParam = new URLSearchParams(model.includes('?') ? model.slice(model.indexOf('?') + 1) : '').get(
+      'dims',
+    );
+    const dimensions =
+      typeof body.dimensions === 'number' ? body.dimensions : dimsParam !== null ? Number(dimsParam) : 384;
+    if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > 8192) {
+      sendError(res, 400, 'invalid_request_error', '`dimensions` must be an integer from 1 to 8192');
+      return;
+    }
+    const base64 = body.encoding_format === 'base64';
+    let tokens = 0;
+    const data = (inputs as string[]).map((text, index) => {
+      tokens += estimateTokens(text);
+      const vector = mockEmbedding(text, dimensions);
+      return { object: 'embedding', index, embedding: base64 ? toBase64(vector) : Array.from(vector) };
+    });
+    sendJson(res, 200, {
+      object: 'list',
+      data,
+      model: scenario.model,
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    });
   }
 
   #scenario(model: string): Scenario {
