@@ -1,3 +1,5 @@
+import type { BreakerConfig } from '../config/index.js';
+
 /**
  * A circuit breaker over a rolling window of outcomes. Closed: calls pass and outcomes are
  * counted in time buckets. When the window holds at least `minRequests` and the failure rate
@@ -32,6 +34,18 @@ export const DEFAULT_BREAKER: BreakerOptions = {
 };
 
 const BUCKETS = 10;
+
+/** Breaker options from their configuration form (`llm.breaker`, `tools.breaker`). */
+export function breakerOptions(config: BreakerConfig): BreakerOptions {
+  return {
+    windowMs: config.window_ms,
+    minRequests: config.min_requests,
+    failureRate: config.failure_rate,
+    openMs: config.open_ms,
+    halfOpenProbes: config.half_open_probes,
+    slowCallMs: config.slow_call_ms,
+  };
+}
 
 export type BreakerListener = (name: string, from: BreakerState, to: BreakerState) => void;
 

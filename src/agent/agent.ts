@@ -17,6 +17,10 @@ export interface AgentOptions {
   maxParallelTools?: number;
   /** Input + output tokens one task may use. */
   tokenBudget?: number;
+  /** Cost in USD one task may reach. */
+  maxUsd?: number;
+  /** Near its budget, continue on the next cheaper tier instead of stopping. */
+  budgetStepDown?: boolean;
   temperature?: number;
   maxOutputTokens?: number;
   session?: { maxMessages?: number; maxTokens?: number };
@@ -59,6 +63,8 @@ export class Agent {
   readonly toolTimeoutMs: number;
   readonly maxParallelTools: number;
   readonly tokenBudget: number | undefined;
+  readonly maxUsd: number | undefined;
+  readonly budgetStepDown: boolean;
   readonly temperature: number | undefined;
   readonly maxOutputTokens: number | undefined;
   readonly windowMessages: number;
@@ -77,6 +83,8 @@ export class Agent {
     this.toolTimeoutMs = fields.toolTimeoutMs;
     this.maxParallelTools = fields.maxParallelTools;
     this.tokenBudget = fields.tokenBudget;
+    this.maxUsd = fields.maxUsd;
+    this.budgetStepDown = fields.budgetStepDown;
     this.temperature = fields.temperature;
     this.maxOutputTokens = fields.maxOutputTokens;
     this.windowMessages = fields.windowMessages;
@@ -96,6 +104,8 @@ export class Agent {
       toolTimeoutMs: config.tool_timeout_ms,
       maxParallelTools: config.max_parallel_tools,
       tokenBudget: config.token_budget,
+      maxUsd: config.max_usd,
+      budgetStepDown: config.budget_step_down,
       temperature: config.temperature,
       maxOutputTokens: config.max_output_tokens,
       windowMessages: config.session?.max_messages ?? 50,
@@ -116,6 +126,8 @@ export class Agent {
       toolTimeoutMs: options.toolTimeoutMs ?? 30_000,
       maxParallelTools: options.maxParallelTools ?? 4,
       tokenBudget: options.tokenBudget,
+      maxUsd: options.maxUsd,
+      budgetStepDown: options.budgetStepDown ?? false,
       temperature: options.temperature,
       maxOutputTokens: options.maxOutputTokens,
       windowMessages: options.session?.maxMessages ?? 50,

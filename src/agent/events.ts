@@ -11,6 +11,7 @@ export type TaskEventType =
   | 'llm.started'
   | 'llm.delta'
   | 'llm.discarded'
+  | 'llm.stepped_down'
   | 'llm.completed'
   | 'tool.started'
   | 'tool.completed'

@@ -1,17 +1,37 @@
+import { type AdmissionController, type BudgetCheck, periodOf } from '../admission/index.js';
+import type { Config, Tier } from '../config/index.js';
+import { TIERS } from '../config/index.js';
 import {
   type AgentdError,
   BudgetExhaustedError,
   CancelledError,
   MaxIterationsError,
+  RateLimitedError,
   TimeoutError,
   toAgentdError,
 } from '../errors.js';
+import { sleep } from '../lib/cancellation.js';
 import { coarseTimer } from '../lib/coarse-timer.js';
 import { estimateTokens } from '../lib/tokens.js';
-import type { CallContext, ChatMessage, ChatRequest, ModelRouter, ModelSelector } from '../llm/index.js';
+import type {
+  CallContext,
+  ChatMessage,
+  ChatRequest,
+  ModelRoute,
+  ModelRouter,
+  ModelSelector,
+} from '../llm/index.js';
 import type { NewMessage, Store } from '../store/index.js';
 import type { ToolCallOutcome, ToolExecutor, ToolRegistry, ToolRunContext } from '../tools/index.js';
 import type { Agent } from './agent.js';
+import {
+  cheaperTier,
+  nearingBudget,
+  type SessionUsage,
+  spentBudget,
+  type TaskLimits,
+  taskLimits,
+} from './limits.js';
 import type { Task } from './task.js';
 
 export interface LoopDeps {
@@ -19,7 +39,12 @@ export interface LoopDeps {
   tools: ToolExecutor;
   registry: ToolRegistry;
   store: Store;
+  admission: AdmissionController;
+  limits: Config['limits'];
 }
+
+/** Longest a task waits for its per-minute token budget to refill before it gives up. */
+const MAX_TOKEN_WAIT_MS = 30_000;
 
 /** Thrown inside the loop to stop with partial output (budget, iterations). */
 class PartialStop extends Error {
@@ -38,12 +63,12 @@ class PartialStop extends Error {
  */
 export async function runTask(task: Task, agent: Agent, deps: LoopDeps): Promise<void> {
   const record = task.record;
+  const limits = taskLimits(agent, record.options, deps.limits);
   task.markRunning();
   deps.store.updateTask(record);
-  const timeoutMs = record.options.timeout_ms ?? agent.timeoutMs;
-  const timer = coarseTimer.schedule(timeoutMs, abortOnTimeout, { task, timeoutMs });
+  const timer = coarseTimer.schedule(limits.timeoutMs, abortOnTimeout, { task, timeoutMs: limits.timeoutMs });
   try {
-    const answer = await converse(task, agent, deps);
+    const answer = await converse(task, agent, limits, deps);
     task.finish('succeeded', answer, null);
   } catch (err) {
     if (err instanceof PartialStop) {
@@ -56,10 +81,17 @@ export async function runTask(task: Task, agent: Agent, deps: LoopDeps): Promise
   } finally {
     coarseTimer.cancel(timer);
     deps.store.updateTask(record);
+    if (record.session_id !== null) {
+      deps.store.addSessionUsage(
+        record.session_id,
+        record.usage.input_tokens + record.usage.output_tokens,
+        record.cost_usd,
+      );
+    }
   }
 }
 
-async function converse(task: Task, agent: Agent, deps: LoopDeps): Promise<string> {
+async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: LoopDeps): Promise<string> {
   const record = task.record;
   const options = record.options;
   const toolNames =
@@ -71,9 +103,11 @@ async function converse(task: Task, agent: Agent, deps: LoopDeps): Promise<strin
     tier: options.tier as ModelSelector['tier'],
     mode: options.mode as ModelSelector['mode'],
   };
-  const chain = deps.router.resolve(selector, agent.model);
+  let chain = deps.router.resolve(selector, agent.model);
+  let tier = limits.stepDown ? tierOf(selector, agent.model) : undefined;
 
   const messages: ChatMessage[] = [{ role: 'system', content: agent.systemPrompt }];
+  let session: SessionUsage | undefined;
   if (record.session_id !== null) {
     const window = await deps.store.sessionWindow(
       record.session_id,
@@ -81,6 +115,10 @@ async function converse(task: Task, agent: Agent, deps: LoopDeps): Promise<strin
       agent.windowTokens,
     );
     for (const message of window) messages.push(message);
+    if (limits.sessionMaxTokens !== undefined || limits.sessionMaxUsd !== undefined) {
+      const stored = await deps.store.getSession(record.session_id);
+      session = { tokens: stored?.tokens_used ?? 0, usd: stored?.usd_used ?? 0 };
+    }
   }
   const userMessage: ChatMessage = { role: 'user', content: record.input };
   messages.push(userMessage);
@@ -92,15 +130,17 @@ async function converse(task: Task, agent: Agent, deps: LoopDeps): Promise<strin
   const request: Omit<ChatRequest, 'model'> = { messages };
   if (specs.length > 0) request.tools = specs;
   if (agent.temperature !== undefined) request.temperature = agent.temperature;
-  if (agent.maxOutputTokens !== undefined) request.maxTokens = agent.maxOutputTokens;
+  if (limits.maxOutputTokens !== undefined) request.maxTokens = limits.maxOutputTokens;
   const callContext: CallContext = { cancellation: task.cancellation, sink: task };
 
-  for (let iteration = 1; iteration <= agent.maxIterations; iteration++) {
+  for (let iteration = 1; iteration <= limits.maxIterations; iteration++) {
     record.iterations = iteration;
+    if (iteration > 1) await reserveTokens(task, messages, limits, deps, lastText);
     task.events.append('llm.started', { iteration });
     const call = await deps.router.chat(chain, request, callContext);
     const result = call.result;
     task.providerMs += call.durationMs;
+    const callTokens = result.usage.input_tokens + result.usage.output_tokens;
     record.usage.input_tokens += result.usage.input_tokens;
     record.usage.output_tokens += result.usage.output_tokens;
     record.cost_usd += call.costUsd;
@@ -113,26 +153,33 @@ async function converse(task: Task, agent: Agent, deps: LoopDeps): Promise<strin
       cost_usd: call.costUsd,
       ...(call.failedAttempts.length > 0 ? { failed_attempts: call.failedAttempts } : {}),
     });
-
     const assistant: ChatMessage = { role: 'assistant', content: result.content };
     if (result.toolCalls.length > 0) assistant.tool_calls = result.toolCalls;
     messages.push(assistant);
     produced.push(assistant);
     if (result.content !== null && result.content !== '') lastText = result.content;
 
+    const ticket = task.ticket;
+    const spentShared =
+      ticket === undefined ? undefined : await deps.admission.settle(ticket, callTokens, call.costUsd);
     if (result.toolCalls.length === 0) {
+      // The answer is in: a budget reached by this last call does not take it back.
       persistSession(task, produced, deps.store);
       return result.content ?? '';
     }
-    const used = record.usage.input_tokens + record.usage.output_tokens;
-    if (agent.tokenBudget !== undefined && used >= agent.tokenBudget) {
-      throw new PartialStop(
-        new BudgetExhaustedError(`task used ${used} of its ${agent.tokenBudget}-token budget`, {
-          details: { limit: 'token_budget', used, budget: agent.tokenBudget },
-        }),
-        lastText,
-      );
+    const spent =
+      spentBudget(limits, record, session) ??
+      (spentShared === undefined ? undefined : sharedBudgetError(spentShared));
+    if (spent !== undefined) throw new PartialStop(spent, lastText);
+    if (tier !== undefined && nearingBudget(limits, record)) {
+      const cheaper = cheaperTier(tier);
+      if (cheaper !== undefined) {
+        tier = cheaper;
+        chain = stepDown(deps.router, cheaper, chain);
+        task.events.append('llm.stepped_down', { tier: cheaper, reason: 'budget' });
+      }
     }
+
     toolContext ??= {
       allowed,
       cancellation: task.cancellation,
@@ -160,11 +207,69 @@ async function converse(task: Task, agent: Agent, deps: LoopDeps): Promise<strin
     }
   }
   throw new PartialStop(
-    new MaxIterationsError(`agent "${agent.name}" did not finish within ${agent.maxIterations} iterations`, {
-      details: { limit: 'max_iterations', max_iterations: agent.maxIterations },
+    new MaxIterationsError(`agent "${agent.name}" did not finish within ${limits.maxIterations} iterations`, {
+      details: { limit: 'max_iterations', max_iterations: limits.maxIterations },
     }),
     lastText,
   );
+}
+
+/**
+ * Draws the next call's estimated tokens from the task's per-minute buckets, waiting (within the
+ * task's deadline) while they refill; a wait too long stops the task with its partial output.
+ */
+async function reserveTokens(
+  task: Task,
+  messages: readonly ChatMessage[],
+  limits: TaskLimits,
+  deps: LoopDeps,
+  partial: string | null,
+): Promise<void> {
+  const ticket = task.ticket;
+  if (ticket === undefined || ticket.plan.tokenDraws.length === 0) return;
+  let estimate = limits.maxOutputTokens ?? 256;
+  for (const message of messages) estimate += estimateTokens(message.content) + 4;
+  for (;;) {
+    const wait = await deps.admission.reserveTokens(ticket, estimate);
+    if (wait === 0) return;
+    if (wait > MAX_TOKEN_WAIT_MS) {
+      throw new PartialStop(
+        new RateLimitedError('the per-minute token limit leaves no room for the next model call', {
+          retryAfterMs: wait,
+          details: { limit: ticket.plan.tokenDraws.map((draw) => draw.limit).join(', ') },
+        }),
+        partial,
+      );
+    }
+    await sleep(wait, task.cancellation);
+  }
+}
+
+/** A tenant's or key's budget for the day or month, spent while the task ran. */
+function sharedBudgetError(budget: BudgetCheck): AgentdError {
+  const now = Date.now();
+  return new BudgetExhaustedError(`${budget.limit} reached (${budget.max})`, {
+    retryAfterMs: periodOf(budget.period, now).endsAt - now,
+    details: { limit: budget.limit, budget: budget.max },
+  });
+}
+
+/** The tier a task runs on, when its model was chosen by tier (explicit models never step down). */
+function tierOf(selector: ModelSelector, agentModel: string | undefined): Tier | undefined {
+  if (selector.model !== undefined)
+    return (TIERS as readonly string[]).includes(selector.model) ? (selector.model as Tier) : undefined;
+  if (selector.tier !== undefined) return selector.tier;
+  if (selector.mode !== undefined) return undefined;
+  if (agentModel === undefined) return 'medium';
+  return (TIERS as readonly string[]).includes(agentModel) ? (agentModel as Tier) : undefined;
+}
+
+function stepDown(router: ModelRouter, tier: Tier, current: ModelRoute[]): ModelRoute[] {
+  try {
+    return router.resolve({ tier }, undefined);
+  } catch {
+    return current;
+  }
 }
 
 function toolEventData(outcome: ToolCallOutcome): Record<string, unknown> {

@@ -1,3 +1,4 @@
+import type { TaskTicket } from '../admission/index.js';
 import type { AgentdError, ErrorBody } from '../errors.js';
 import { Cancellation } from '../lib/cancellation.js';
 import type { RouterSink } from '../llm/index.js';
@@ -16,6 +17,8 @@ export class Task implements RouterSink {
   /** Milliseconds spent waiting on providers and tools: the rest is agentd's overhead. */
   providerMs = 0;
   toolMs = 0;
+  /** The admission this task holds while it runs (slots, and the buckets its usage is charged to). */
+  ticket: TaskTicket | undefined;
   #waiters: (() => void)[] | undefined;
 
   constructor(record: TaskRecord, eventBuffer: number) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { VERSION } from '../runtime/index.js';
 import { configCheck } from './config-check.js';
+import { keys } from './keys.js';
 import { mockLlm } from './mock-llm.js';
 import { run } from './run.js';
 import { serve } from './serve.js';
@@ -14,6 +15,7 @@ Commands:
   run <agent> "<input>" run an agent here and stream its answer
   mock-llm              start the offline OpenAI-compatible mock model
   config check          validate the configuration and show what it resolves to
+  keys                  create, list and revoke API keys
 
 Run "agentd <command> --help" for a command's options.`;
 
@@ -22,6 +24,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   run,
   'mock-llm': mockLlm,
   config: configCheck,
+  keys,
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -1,5 +1,5 @@
 import { Runtime } from '../runtime/index.js';
-import { buildServer } from '../server/index.js';
+import { assertSafeBinding, buildServer } from '../server/index.js';
 import { fail, intFlag, parse, str } from './args.js';
 
 export const SERVE_HELP = `Usage: agentd serve [options]
@@ -10,6 +10,8 @@ Options:
   -c, --config <file>   configuration file (default: $AGENTD_CONFIG or ./agentd.yaml)
   -p, --port <port>     port to listen on (default: 8787, or server.port)
       --host <host>     address to bind (default: 127.0.0.1, or server.host)
+      --allow-unauthenticated
+                        serve without API keys on a non-loopback address
   -h, --help            show this help
 
 With no provider configured and no OPENAI_API_KEY, DEEPSEEK_API_KEY or
@@ -22,6 +24,7 @@ export async function serve(args: string[]): Promise<void> {
     config: { type: 'string', short: 'c' },
     port: { type: 'string', short: 'p' },
     host: { type: 'string' },
+    'allow-unauthenticated': { type: 'boolean' },
   });
   if (values.help) {
     process.stdout.write(`${SERVE_HELP}\n`);
@@ -35,8 +38,21 @@ export async function serve(args: string[]): Promise<void> {
     configFile: str(values.config),
     config: Object.keys(server).length > 0 ? { server } : {},
   }).catch((err: Error) => fail(err.message));
-  const app = await buildServer(runtime);
   const { host, port: listenPort } = runtime.config.server;
+  const allowOpen = values['allow-unauthenticated'] === true || runtime.config.auth.allow_unauthenticated;
+  try {
+    await assertSafeBinding(host, runtime.keys, allowOpen);
+  } catch (err) {
+    await runtime.close({ drainMs: 0 });
+    fail((err as Error).message);
+  }
+  if (!(await runtime.keys.enabled())) {
+    runtime.log.warn(
+      { host },
+      'no API keys exist: serving open as the default tenant (create one: agentd keys create --tenant <id>)',
+    );
+  }
+  const app = await buildServer(runtime);
   const address = await app.listen({ host, port: listenPort });
   runtime.log.info(
     { address, agents: runtime.agents().map((a) => a.name), provider: runtime.providerSource },

@@ -8,8 +8,10 @@ export {
 } from './load.js';
 export {
   type AgentConfig,
+  type BreakerConfig,
   type Config,
   ConfigSchema,
+  type LimitSet,
   type LlmTimeouts,
   MODES,
   type Mode,

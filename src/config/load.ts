@@ -217,6 +217,7 @@ function readConfigFile(path: string): Record<string, unknown> {
 }
 
 const SHORTCUTS: Record<string, string[]> = {
+  REDIS_URL: ['redis', 'url'],
   AGENTD_HOST: ['server', 'host'],
   AGENTD_PORT: ['server', 'port'],
   AGENTD_DB: ['storage', 'path'],
@@ -230,7 +231,7 @@ const SHORTCUTS: Record<string, string[]> = {
 function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out = structuredClone(raw);
   for (const [name, value] of Object.entries(env)) {
-    if (value === undefined || !name.startsWith('AGENTD_')) continue;
+    if (value === undefined || (!name.startsWith('AGENTD_') && SHORTCUTS[name] === undefined)) continue;
     const path =
       SHORTCUTS[name] ?? (name.includes('__') ? name.slice(7).toLowerCase().split('__') : undefined);
     if (path === undefined) continue;

@@ -75,10 +75,52 @@ const ModelChain = Type.Array(Type.String(), {
   description: 'primary model first, then fallbacks',
 });
 
+export const BreakerSchema = Type.Object(
+  {
+    window_ms: Type.Integer({ minimum: 100, default: 30_000 }),
+    min_requests: Type.Integer({ minimum: 1, default: 10 }),
+    failure_rate: Type.Number({ minimum: 0, maximum: 1, default: 0.5 }),
+    open_ms: Type.Integer({ minimum: 1, default: 15_000 }),
+    half_open_probes: Type.Integer({ minimum: 1, default: 1 }),
+    slow_call_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const SessionWindowSchema = Type.Object(
   {
     max_messages: Type.Integer({ minimum: 0, default: 50 }),
     max_tokens: Type.Integer({ minimum: 0, default: 8_000 }),
+  },
+  { additionalProperties: false },
+);
+
+/** Limits that can apply to a scope (global, a tenant, a key, an agent). All optional. */
+export const LimitSetSchema = Type.Object(
+  {
+    requests_per_second: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    burst: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'bucket size; defaults to one second of rate' }),
+    ),
+    tokens_per_minute: Type.Optional(Type.Integer({ minimum: 1, description: 'LLM input + output tokens' })),
+    concurrency: Type.Optional(Type.Integer({ minimum: 1, description: 'tasks running at once' })),
+    max_queue: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'tasks waiting for a concurrency slot' }),
+    ),
+    tokens_per_day: Type.Optional(Type.Integer({ minimum: 1 })),
+    tokens_per_month: Type.Optional(Type.Integer({ minimum: 1 })),
+    usd_per_day: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    usd_per_month: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+
+const RateSchema = Type.Object(
+  {
+    requests_per_second: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    burst: Type.Optional(Type.Integer({ minimum: 1 })),
+    tokens_per_minute: Type.Optional(Type.Integer({ minimum: 1 })),
+    concurrency: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { additionalProperties: false },
 );
@@ -98,6 +140,11 @@ export const AgentSchema = Type.Object(
     temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
     max_output_tokens: Type.Optional(Type.Integer({ minimum: 1 })),
     session: Type.Optional(Type.Partial(SessionWindowSchema)),
+    max_usd: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'cost one task may reach' })),
+    budget_step_down: Type.Boolean({
+      default: false,
+      description: 'near its budget, continue on the next cheaper tier instead of stopping',
+    }),
     on_interrupt: Type.Union([Type.Literal('retry'), Type.Literal('fail')], {
       default: 'retry',
       description: 'what a restart does with a task that was running: run it again, or mark it failed',
@@ -185,23 +232,14 @@ export const ConfigSchema = Type.Object(
           },
           { additionalProperties: false, default: {} },
         ),
-        breaker: Type.Object(
-          {
-            window_ms: Type.Integer({ minimum: 100, default: 30_000 }),
-            min_requests: Type.Integer({ minimum: 1, default: 10 }),
-            failure_rate: Type.Number({ minimum: 0, maximum: 1, default: 0.5 }),
-            open_ms: Type.Integer({ minimum: 1, default: 15_000 }),
-            half_open_probes: Type.Integer({ minimum: 1, default: 1 }),
-            slow_call_ms: Type.Optional(Type.Integer({ minimum: 1 })),
-          },
-          { additionalProperties: false, default: {} },
-        ),
+        breaker: BreakerSchema,
       },
       { additionalProperties: false, default: {} },
     ),
     agents: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), AgentSchema, { default: {} }),
     tools: Type.Object(
       {
+        breaker: BreakerSchema,
         http_fetch: Type.Object(
           {
             allowed_hosts: Type.Array(Type.String(), { default: [], description: 'exact hosts or *.suffix' }),
@@ -210,6 +248,98 @@ export const ConfigSchema = Type.Object(
           },
           { additionalProperties: false, default: {} },
         ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    auth: Type.Object(
+      {
+        keys: Type.Array(
+          Type.Object(
+            {
+              id: Type.String({ minLength: 1 }),
+              hash: Type.String({
+                pattern: '^sha256:[0-9a-f]{64}$',
+                description: 'sha256 of the key, from `agentd keys hash`',
+              }),
+              tenant: Type.String({ minLength: 1 }),
+              user: Type.Optional(Type.String()),
+              agents: Type.Optional(Type.Array(Type.String())),
+              limits: Type.Optional(LimitSetSchema),
+            },
+            { additionalProperties: false },
+          ),
+          {
+            default: [],
+            description: 'keys declared in configuration (in addition to `agentd keys create`)',
+          },
+        ),
+        allow_unauthenticated: Type.Boolean({
+          default: false,
+          description: 'serve without API keys on a non-loopback address',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    limits: Type.Object(
+      {
+        global: Type.Optional(LimitSetSchema),
+        default_tenant: Type.Optional(LimitSetSchema),
+        tenants: Type.Record(Type.String(), LimitSetSchema, { default: {} }),
+        default_user: Type.Optional(
+          Type.Object({ concurrency: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
+        ),
+        agents: Type.Record(Type.String(), RateSchema, { default: {} }),
+        models: Type.Record(Type.String(), RateSchema, { default: {} }),
+        tools: Type.Record(Type.String(), RateSchema, { default: {} }),
+        task: Type.Object(
+          {
+            max_tokens: Type.Optional(Type.Integer({ minimum: 1 })),
+            max_usd: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+            max_output_tokens: Type.Optional(Type.Integer({ minimum: 1 })),
+            max_iterations: Type.Optional(Type.Integer({ minimum: 1 })),
+            timeout_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+          },
+          {
+            additionalProperties: false,
+            default: {},
+            description: 'ceilings no agent or request can exceed',
+          },
+        ),
+        session: Type.Object(
+          {
+            max_tokens: Type.Optional(Type.Integer({ minimum: 1 })),
+            max_usd: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        queue_timeout_ms: Type.Integer({
+          minimum: 1,
+          default: 30_000,
+          description: 'longest wait for a concurrency slot',
+        }),
+        resource: Type.Object(
+          {
+            max_heap_mb: Type.Optional(
+              Type.Integer({ minimum: 16, description: 'defaults to the V8 heap limit' }),
+            ),
+            max_event_loop_lag_ms: Type.Integer({ minimum: 1, default: 1000 }),
+            warn_ratio: Type.Number({ minimum: 0, maximum: 1, default: 0.8 }),
+            refuse_ratio: Type.Number({ minimum: 0, maximum: 1, default: 0.95 }),
+            check_interval_ms: Type.Integer({ minimum: 10, default: 1000 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        redis_fail_mode: Type.Union([Type.Literal('open'), Type.Literal('closed')], {
+          default: 'open',
+          description: 'Redis unreachable: fall back to local limits (open) or refuse (closed)',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    redis: Type.Object(
+      {
+        url: Type.Optional(Type.String({ description: 'redis://…; REDIS_URL sets it too' })),
+        key_prefix: Type.String({ default: 'agentd:' }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -231,6 +361,8 @@ export const ConfigSchema = Type.Object(
 );
 
 export type Config = Static<typeof ConfigSchema>;
+export type LimitSet = Static<typeof LimitSetSchema>;
+export type BreakerConfig = Static<typeof BreakerSchema>;
 export type AgentConfig = Static<typeof AgentSchema>;
 export type ProviderConfig = Static<typeof ProviderSchema>;
 export type ModelConfig = Static<typeof ModelSchema>;

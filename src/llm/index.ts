@@ -8,6 +8,7 @@ export {
   costOf,
   type FailedAttempt,
   type LlmCall,
+  type ModelGate,
   type ModelRoute,
   ModelRouter,
   type ModelSelector,

@@ -1,4 +1,4 @@
-import { type BreakerOptions, CircuitBreaker } from '../admission/index.js';
+import { type BreakerOptions, breakerOptions, CircuitBreaker } from '../admission/index.js';
 import type { Config, Mode, Tier } from '../config/index.js';
 import { TIERS } from '../config/index.js';
 import {
@@ -6,9 +6,11 @@ import {
   CircuitOpenError,
   ConfigError,
   InvalidRequestError,
+  RateLimitedError,
   toAgentdError,
 } from '../errors.js';
 import { type Cancellation, sleep } from '../lib/cancellation.js';
+import { estimateTokens } from '../lib/tokens.js';
 import { countsAgainstBreaker, decideRetry, type RetryPolicy } from './retry.js';
 import type { CallTimeouts, ChatRequest, ChatResult, Provider, StreamSink, Usage } from './types.js';
 
@@ -60,6 +62,17 @@ export interface LlmCall {
   durationMs: number;
 }
 
+/**
+ * Per-model limits, consulted before each attempt (implemented by the admission layer).
+ * `admit` draws a request and `estimate` tokens, answering 0 or the milliseconds until there is
+ * room; `settle` replaces the estimate by the actual usage afterwards.
+ */
+export interface ModelGate {
+  limits(model: string): boolean;
+  admit(model: string, estimate: number): number | Promise<number>;
+  settle(model: string, estimate: number, tokens: number): void;
+}
+
 export interface CallContext {
   cancellation?: Cancellation | undefined;
   sink?: RouterSink | undefined;
@@ -78,6 +91,7 @@ export class ModelRouter {
   readonly #chains = new Map<string, ModelRoute[]>();
   readonly #retry: RetryPolicy;
   readonly #breakerOptions: BreakerOptions;
+  #gate: ModelGate | undefined;
 
   constructor(config: Config, providers: Map<string, Provider>) {
     this.#config = config;
@@ -89,15 +103,12 @@ export class ModelRouter {
       maxDelayMs: retry.max_delay_ms,
       maxRetryAfterMs: retry.max_retry_after_ms,
     };
-    const breaker = config.llm.breaker;
-    this.#breakerOptions = {
-      windowMs: breaker.window_ms,
-      minRequests: breaker.min_requests,
-      failureRate: breaker.failure_rate,
-      openMs: breaker.open_ms,
-      halfOpenProbes: breaker.half_open_probes,
-      slowCallMs: breaker.slow_call_ms,
-    };
+    this.#breakerOptions = breakerOptions(config.llm.breaker);
+  }
+
+  /** Installs per-model limits (the admission layer). */
+  setGate(gate: ModelGate): void {
+    this.#gate = gate;
   }
 
   /** Every route built so far (for readiness and metrics). */
@@ -154,6 +165,29 @@ export class ModelRouter {
       if (route === undefined) break;
       if (tried?.includes(route.id)) continue;
       for (let attempt = 1; ; attempt++) {
+        let estimate = 0;
+        const gate = this.#gate;
+        if (gate?.limits(route.id)) {
+          estimate = estimateRequest(request);
+          const wait = await gate.admit(route.id, estimate);
+          if (wait > 0) {
+            const limited = new RateLimitedError(`model ${route.id} is at its configured limit`, {
+              retryAfterMs: Number.isFinite(wait) ? wait : undefined,
+              details: { limit: 'model', model: route.id },
+            });
+            lastError = limited;
+            if (failedAttempts === NO_FAILED_ATTEMPTS) failedAttempts = [];
+            failedAttempts.push({ model: route.id, code: limited.code, message: limited.message });
+            const more = next < chain.length || (detours !== undefined && detours.length > 0);
+            if (!more && wait <= this.#retry.maxRetryAfterMs) {
+              await sleep(wait, ctx.cancellation);
+              attempt--;
+              continue;
+            }
+            allOpen = false;
+            break;
+          }
+        }
         if (!route.breaker.tryAcquire()) {
           const retryAfterMs = route.breaker.retryAfterMs();
           minRetryAfter = Math.min(minRetryAfter, retryAfterMs);
@@ -178,6 +212,8 @@ export class ModelRouter {
             },
           );
           route.breaker.onSuccess(performance.now() - attemptStarted);
+          if (estimate > 0)
+            gate?.settle(route.id, estimate, result.usage.input_tokens + result.usage.output_tokens);
           return {
             result,
             model: route.id,
@@ -299,6 +335,13 @@ export function costOf(
 }
 
 const NO_FAILED_ATTEMPTS: FailedAttempt[] = [];
+
+/** Tokens a request will use at most: its messages plus its output allowance (256 if unset). */
+function estimateRequest(request: Omit<ChatRequest, 'model'>): number {
+  let tokens = request.maxTokens ?? 256;
+  for (const message of request.messages) tokens += estimateTokens(message.content) + 4;
+  return tokens;
+}
 
 function isTier(name: string): name is Tier {
   return (TIERS as readonly string[]).includes(name);

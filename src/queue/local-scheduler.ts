@@ -51,6 +51,14 @@ export class LocalScheduler<T> {
     this.#queue.push(job, priority);
   }
 
+  /** True when `submit` would accept a job now (a free slot or room in the queue). */
+  hasRoom(): boolean {
+    return (
+      (!this.#paused && this.#active < this.#options.maxConcurrency) ||
+      this.#queue.size < this.#options.maxQueue
+    );
+  }
+
   /** Removes a job that has not started; returns whether it was queued. */
   remove(job: T): boolean {
     return this.#queue.remove(job);

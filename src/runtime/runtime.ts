@@ -1,5 +1,18 @@
 import { LRUCache } from 'lru-cache';
 import {
+  AdmissionController,
+  ApiKeys,
+  breakerOptions,
+  DEFAULT_TENANT,
+  type Identity,
+  LocalLimits,
+  QueuedAdmission,
+  RedisLimits,
+  ResourceGuard,
+  type TaskTicket,
+  tenantIdentity,
+} from '../admission/index.js';
+import {
   Agent,
   type AgentOptions,
   completionData,
@@ -10,22 +23,27 @@ import {
 } from '../agent/index.js';
 import { type Config, loadConfig, MODES, TIERS } from '../config/index.js';
 import {
+  BudgetExhaustedError,
   CancelledError,
   ConfigError,
   InterruptedError,
   InvalidRequestError,
   NotFoundError,
   PayloadTooLargeError,
+  QueueFullError,
   ShuttingDownError,
   ToolForbiddenError,
+  toAgentdError,
 } from '../errors.js';
 import { uuidv7 } from '../lib/ids.js';
+import { estimateTokens } from '../lib/tokens.js';
 import { ModelRouter, type StartedProviders, startProviders } from '../llm/index.js';
 import { createLogger, type Logger } from '../observability/index.js';
 import { LocalScheduler } from '../queue/index.js';
 import {
+  openStore,
   type Page,
-  SqliteStore,
+  type SessionRecord,
   type Store,
   type StoredMessage,
   type TaskQuery,
@@ -80,6 +98,8 @@ export interface SubmitRequest {
   timeoutMs?: number | undefined;
   /** Resolve only once the task is durable (the acknowledgement of the async API). */
   durable?: boolean | undefined;
+  /** Who asks: tenant, user, API key (its agent allow-list and limits). Overrides tenantId/userId. */
+  identity?: Identity | undefined;
 }
 
 export interface Submission {
@@ -109,7 +129,45 @@ export interface HealthReport {
   provider: string;
 }
 
-export const DEFAULT_TENANT = 'default';
+export { DEFAULT_TENANT };
+
+/** Output tokens assumed for a call whose agent sets no `max_output_tokens` (token-rate estimates). */
+const DEFAULT_OUTPUT_ESTIMATE = 256;
+
+/** Builds the admission layer: shared limits on Redis when configured, else in this process. */
+function createAdmission(config: Config, log: Logger): AdmissionController {
+  const resource = config.limits.resource;
+  const guard = new ResourceGuard({
+    maxHeapMb: resource.max_heap_mb,
+    maxEventLoopLagMs: resource.max_event_loop_lag_ms,
+    warnRatio: resource.warn_ratio,
+    refuseRatio: resource.refuse_ratio,
+    checkIntervalMs: resource.check_interval_ms,
+  });
+  guard.onStateChange((from, to, snapshot) => {
+    const level = to === 'ok' ? 'info' : to === 'warn' ? 'warn' : 'error';
+    log[level]({ from, to, ...snapshot }, `resource guard: ${to}`);
+  });
+  const local = new LocalLimits();
+  const url = config.redis.url;
+  if (url === undefined) return new AdmissionController(config, local, { guard });
+  const failMode = config.limits.redis_fail_mode;
+  const backend = new RedisLimits({
+    url,
+    keyPrefix: config.redis.key_prefix,
+    failMode,
+    fallback: local,
+    onTransition: (available, error) => {
+      if (available) log.info('shared limits: Redis reachable, limits are shared by every process');
+      else
+        log.error(
+          { err: error?.message, fail_mode: failMode },
+          `shared limits: Redis unreachable, failing ${failMode}`,
+        );
+    },
+  });
+  return new AdmissionController(config, backend, { guard });
+}
 
 /**
  * The composition root: configuration, providers, router, tools, store and scheduler wired
@@ -122,6 +180,8 @@ export class Runtime {
   readonly router: ModelRouter;
   readonly registry: ToolRegistry;
   readonly providerSource: string;
+  readonly admission: AdmissionController;
+  readonly keys: ApiKeys;
   readonly #providers: StartedProviders;
   readonly #agents = new Map<string, Agent>();
   readonly #active = new Map<string, Task>();
@@ -141,15 +201,27 @@ export class Runtime {
     store: Store,
     providers: StartedProviders,
     registry: ToolRegistry,
+    admission: AdmissionController,
   ) {
     this.config = config;
+    this.admission = admission;
+    this.keys = new ApiKeys(store, config);
     this.providerSource = providerSource;
     this.log = log;
     this.store = store;
     this.#providers = providers;
     this.registry = registry;
     this.router = new ModelRouter(config, providers.providers);
-    this.#executor = new ToolExecutor(registry);
+    this.#executor = new ToolExecutor(registry, {
+      breaker: breakerOptions(config.tools.breaker),
+      gate: admission,
+    });
+    const models = config.limits.models;
+    this.router.setGate({
+      limits: (model) => models[model] !== undefined,
+      admit: (model, estimate) => admission.admitModel(model, estimate),
+      settle: (model, estimate, tokens) => admission.settleModel(model, estimate, tokens),
+    });
     this.#scheduler = new LocalScheduler(
       { maxConcurrency: config.tasks.max_concurrency, maxQueue: config.tasks.max_queue },
       (task) => this.#execute(task),
@@ -178,11 +250,10 @@ export class Runtime {
         if (typeof tool !== 'string') registry.register(tool, { replace: true });
     }
 
-    const store =
-      options.store ??
-      new SqliteStore({ path: config.storage.path, flushIntervalMs: config.storage.flush_interval_ms });
+    const store = options.store ?? openStore(config);
     const providers = await startProviders(config, options.env);
-    const runtime = new Runtime(config, loaded.providerSource, log, store, providers, registry);
+    const admission = createAdmission(config, log);
+    const runtime = new Runtime(config, loaded.providerSource, log, store, providers, registry, admission);
     try {
       for (const [name, agentConfig] of Object.entries(config.agents)) {
         runtime.#addAgent(Agent.fromConfig(name, agentConfig), `agents.${name}`);
@@ -246,25 +317,41 @@ export class Runtime {
         }
       }
     }
-    const tenantId = request.tenantId ?? DEFAULT_TENANT;
+    const identity = request.identity ?? tenantIdentity(request.tenantId ?? DEFAULT_TENANT, request.userId);
+    const tenantId = identity.tenantId;
     const sessionId = request.sessionId ?? null;
     if (sessionId !== null) {
       const session = await this.store.getSession(sessionId);
       if (session !== undefined && session.tenant_id !== tenantId) {
         throw new NotFoundError(`no session "${sessionId}"`, { details: { field: 'session_id' } });
       }
+      if (session !== undefined) this.#checkSessionBudget(session);
     }
     const key = request.idempotencyKey;
     if (key !== undefined) {
       const existing = await this.#findIdempotent(tenantId, key);
       if (existing !== undefined) return { task: existing, created: false };
     }
+    if (!this.#scheduler.hasRoom()) {
+      throw new QueueFullError(`the task queue is full (${this.config.tasks.max_queue} waiting)`, {
+        retryAfterMs: 1000,
+        details: { limit: 'tasks.max_queue' },
+      });
+    }
+    // Admission: refused requests leave no task and no charge.
+    const id = uuidv7();
+    const estimate =
+      estimateTokens(agent.systemPrompt) +
+      estimateTokens(input) +
+      (agent.maxOutputTokens ?? DEFAULT_OUTPUT_ESTIMATE);
+    let admitted = this.admission.admit(identity, agent.name, id, estimate);
+    if (admitted instanceof Promise) admitted = await admitted;
 
     const record: TaskRecord = {
-      id: uuidv7(),
+      id,
       agent: agent.name,
       tenant_id: tenantId,
-      user_id: request.userId ?? null,
+      user_id: identity.userId ?? null,
       session_id: sessionId,
       status: 'queued',
       input,
@@ -294,14 +381,17 @@ export class Runtime {
     };
     const task = new Task(record, this.config.tasks.event_buffer);
     task.events.append('task.queued', { agent: agent.name });
-    // Admission to the scheduler happens before anything is stored: a refusal leaves no trace.
     this.#active.set(record.id, task);
     if (key !== undefined) this.#idempotency.set(`${tenantId}\u0000${key}`, task);
-    try {
-      this.#scheduler.submit(task, request.priority ?? 0);
-    } catch (err) {
-      this.#forget(task);
-      throw err;
+    const priority = request.priority ?? 0;
+    if (admitted instanceof QueuedAdmission) {
+      // Accepted, waiting for a concurrency slot: stored now, scheduled when the slot is granted.
+      admitted.granted.then(
+        (ticket) => this.#schedule(task, ticket, priority),
+        (err: unknown) => this.#failQueued(task, err),
+      );
+    } else {
+      this.#schedule(task, admitted, priority);
     }
     const persisted = this.store.insertTask(record, request.durable === true);
     if (request.durable === true) {
@@ -423,6 +513,41 @@ export class Runtime {
     };
   }
 
+  /**
+   * Readiness with its reasons: storage reachable, not draining, the resource guard not refusing,
+   * shared limits reachable (or failing open); plus every circuit breaker's state.
+   */
+  async readiness(): Promise<{ ready: boolean; checks: Record<string, unknown> }> {
+    const storage = await this.store.ping();
+    const backend = this.admission.backend;
+    const redis =
+      backend instanceof RedisLimits
+        ? backend.available
+          ? 'ok'
+          : `unreachable (failing ${backend.failMode})`
+        : undefined;
+    const resource = this.admission.guard?.snapshot();
+    const breakers: Record<string, unknown>[] = [];
+    for (const route of this.router.routes())
+      breakers.push({ target: `model:${route.id}`, ...route.breaker.snapshot() });
+    for (const breaker of this.#executor.breakers())
+      breakers.push({ target: breaker.name, ...breaker.snapshot() });
+    const ready =
+      storage &&
+      !this.#draining &&
+      resource?.state !== 'refuse' &&
+      (redis === undefined || redis === 'ok' || (backend as RedisLimits).failMode === 'open');
+    const checks: Record<string, unknown> = {
+      storage: storage ? 'ok' : 'unreachable',
+      draining: this.#draining,
+      waiting_for_slots: this.admission.queued(),
+      breakers,
+    };
+    if (redis !== undefined) checks.redis = redis;
+    if (resource !== undefined) checks.resource = resource;
+    return { ready, checks };
+  }
+
   get draining(): boolean {
     return this.#draining;
   }
@@ -450,6 +575,8 @@ export class Runtime {
     // Storage closes first, so tasks abandoned past the drain deadline stay `running` in it and
     // are recovered by the next start (per their agent's `on_interrupt`), rather than failed here.
     await this.store.close();
+    this.admission.guard?.close();
+    await this.admission.backend.close();
     for (const task of this.#active.values()) {
       if (task.status === 'running')
         task.cancellation.abortWith(new InterruptedError('agentd stopped before the task ended'));
@@ -519,12 +646,48 @@ export class Runtime {
         tools: this.#executor,
         registry: this.registry,
         store: this.store,
+        admission: this.admission,
+        limits: this.config.limits,
       });
     }
     this.#retire(task);
   }
 
+  /** Hands an admitted task to the scheduler (which has room: checked before admission). */
+  #schedule(task: Task, ticket: TaskTicket, priority: number): void {
+    task.ticket = ticket;
+    if (task.finished) {
+      this.admission.release(ticket);
+      return;
+    }
+    this.#scheduler.submit(task, priority, { force: true });
+  }
+
+  /** A task that waited for a slot and gave up (queue timeout): it fails with the reason. */
+  #failQueued(task: Task, err: unknown): void {
+    if (task.finished) return;
+    task.finish('failed', null, toAgentdError(err).toBody());
+    this.store.updateTask(task.record);
+    this.#retire(task);
+  }
+
+  #checkSessionBudget(session: SessionRecord): void {
+    const limits = this.config.limits.session;
+    const checks: [string, number, number | undefined][] = [
+      ['session.max_tokens', session.tokens_used, limits.max_tokens],
+      ['session.max_usd', session.usd_used, limits.max_usd],
+    ];
+    for (const [limit, used, max] of checks) {
+      if (max !== undefined && used >= max) {
+        throw new BudgetExhaustedError(`session ${session.id} has spent its budget (${limit}: ${max})`, {
+          details: { limit, used, budget: max },
+        });
+      }
+    }
+  }
+
   #retire(task: Task): void {
+    if (task.ticket !== undefined) this.admission.release(task.ticket);
     this.#forget(task);
     this.#recent.set(task.id, task);
     this.#finishedTasks++;

@@ -11,6 +11,7 @@ import Fastify, {
 import type { Logger } from '../observability/index.js';
 import type { Runtime } from '../runtime/index.js';
 import { VERSION } from '../runtime/index.js';
+import { installAuth } from './auth.js';
 import { installErrorHandlers } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
 import { healthRoutes } from './routes/health.js';
@@ -63,6 +64,7 @@ export async function buildServer(runtime: Runtime): Promise<App> {
     },
   });
   installErrorHandlers(app, runtime.log);
+  installAuth(app, runtime.keys);
   taskRoutes(app, runtime);
   agentRoutes(app, runtime);
   sessionRoutes(app, runtime);

@@ -1,15 +1,22 @@
 import type { FastifyRequest } from 'fastify';
-import { DEFAULT_TENANT } from '../runtime/index.js';
+import { type Identity, OPEN_IDENTITY } from '../admission/index.js';
 
-/** Who a request acts for. */
-export interface Identity {
-  tenantId: string;
-  userId: string | undefined;
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the auth hook when API keys are in use. */
+    identity: Identity | undefined;
+  }
 }
 
-const OPEN: Identity = { tenantId: DEFAULT_TENANT, userId: undefined };
+export type { Identity };
 
-/** The identity of a request: the default tenant while the server runs without API keys. */
+/** The identity of a request: its API key's, or the default tenant while the server runs open. */
 export function identityOf(request: FastifyRequest): Identity {
-  return (request as FastifyRequest & { identity?: Identity }).identity ?? OPEN;
+  return request.identity ?? OPEN_IDENTITY;
+}
+
+/** The identity with a user named in the request body, unless the key already fixes the user. */
+export function withUser(identity: Identity, userId: string | undefined): Identity {
+  if (userId === undefined || identity.userId !== undefined) return identity;
+  return { ...identity, userId };
 }

@@ -1,5 +1,7 @@
+export { openStore } from './open.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export {
+  type ApiKeyRecord,
   type NewMessage,
   type Page,
   type SessionRecord,

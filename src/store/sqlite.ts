@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { InvalidRequestError } from '../errors.js';
 import type { ChatMessage } from '../llm/index.js';
 import type {
+  ApiKeyRecord,
   NewMessage,
   Page,
   SessionRecord,
@@ -14,9 +15,9 @@ import type {
 } from './types.js';
 import { decodeCursor, encodeCursor, trimWindow } from './window.js';
 
-const SCHEMA_VERSION = 1;
-
-const MIGRATION = `
+/** Schema migrations, applied in order to bring a file from `user_version` up to date. */
+const MIGRATIONS: string[] = [
+  `
 CREATE TABLE IF NOT EXISTS tasks (
   id TEXT PRIMARY KEY,
   agent TEXT NOT NULL,
@@ -66,7 +67,24 @@ CREATE TABLE IF NOT EXISTS messages (
   created_at INTEGER NOT NULL,
   PRIMARY KEY (session_id, seq)
 ) WITHOUT ROWID;
-`;
+`,
+  `
+ALTER TABLE sessions ADD COLUMN tokens_used INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN usd_used REAL NOT NULL DEFAULT 0;
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  prefix TEXT NOT NULL,
+  hash TEXT NOT NULL UNIQUE,
+  tenant_id TEXT NOT NULL,
+  user_id TEXT,
+  name TEXT,
+  agents TEXT,
+  limits TEXT,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+`,
+];
 
 interface TaskRow {
   id: string;
@@ -121,13 +139,19 @@ export class SqliteStore implements Store {
   /** Tasks to write, each once: `true` when its row does not exist yet. */
   #tasks = new Map<TaskRecord, boolean>();
   #messages: PendingMessages[] = [];
+  /** Session usage to add: session id → [tokens, usd]. */
+  #usage = new Map<string, [number, number]>();
   #waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   #immediate: NodeJS.Immediate | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   readonly #flushIntervalMs: number;
   readonly #stmts;
-  readonly #commit: (tasks: Map<TaskRecord, boolean>, messages: PendingMessages[]) => void;
+  readonly #commit: (
+    tasks: Map<TaskRecord, boolean>,
+    messages: PendingMessages[],
+    usage: Map<string, [number, number]>,
+  ) => void;
 
   constructor(options: SqliteStoreOptions) {
     this.#flushIntervalMs = options.flushIntervalMs ?? 10;
@@ -139,9 +163,11 @@ export class SqliteStore implements Store {
     db.pragma('busy_timeout = 5000');
     db.pragma('temp_store = MEMORY');
     const version = db.pragma('user_version', { simple: true }) as number;
-    if (version < SCHEMA_VERSION) {
-      db.exec(MIGRATION);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    for (let next = version; next < MIGRATIONS.length; next++) {
+      db.transaction(() => {
+        db.exec(MIGRATIONS[next]!);
+        db.pragma(`user_version = ${next + 1}`);
+      })();
     }
     this.#stmts = {
       // Positional parameters: binding two dozen named ones costs a property lookup each.
@@ -164,6 +190,17 @@ export class SqliteStore implements Store {
       insertMessage: db.prepare(
         'INSERT INTO messages (session_id, seq, message, role, tokens, task_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
+      addUsage: db.prepare(
+        'UPDATE sessions SET tokens_used = tokens_used + ?, usd_used = usd_used + ? WHERE id = ?',
+      ),
+      createKey: db.prepare(
+        'INSERT INTO api_keys (id, prefix, hash, tenant_id, user_id, name, agents, limits, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)',
+      ),
+      keyByHash: db.prepare('SELECT * FROM api_keys WHERE hash = ?'),
+      listKeys: db.prepare('SELECT * FROM api_keys ORDER BY created_at'),
+      listTenantKeys: db.prepare('SELECT * FROM api_keys WHERE tenant_id = ? ORDER BY created_at'),
+      revokeKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+      countKeys: db.prepare('SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NULL'),
       window: db.prepare(
         'SELECT message, tokens FROM messages WHERE session_id = ? ORDER BY seq DESC LIMIT ?',
       ),
@@ -171,13 +208,20 @@ export class SqliteStore implements Store {
         'SELECT seq, message, tokens, task_id, created_at FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?',
       ),
     };
-    this.#commit = db.transaction((tasks: Map<TaskRecord, boolean>, messages: PendingMessages[]) => {
-      for (const [task, isNew] of tasks) {
-        if (isNew) this.#stmts.insertTask.run(...insertValues(task));
-        else this.#stmts.updateTask.run(...updateValues(task));
-      }
-      for (const entry of messages) this.#writeMessages(entry);
-    });
+    this.#commit = db.transaction(
+      (
+        tasks: Map<TaskRecord, boolean>,
+        messages: PendingMessages[],
+        usage: Map<string, [number, number]>,
+      ) => {
+        for (const [task, isNew] of tasks) {
+          if (isNew) this.#stmts.insertTask.run(...insertValues(task));
+          else this.#stmts.updateTask.run(...updateValues(task));
+        }
+        for (const entry of messages) this.#writeMessages(entry);
+        for (const [sessionId, [tokens, usd]] of usage) this.#stmts.addUsage.run(tokens, usd, sessionId);
+      },
+    );
   }
 
   insertTask(task: TaskRecord, durable = true): Promise<void> {
@@ -295,6 +339,51 @@ export class SqliteStore implements Store {
     return { items, next_cursor: more && last !== undefined ? String(last.seq) : null };
   }
 
+  addSessionUsage(sessionId: string, tokens: number, usd: number): void {
+    if (this.#closed) return;
+    const current = this.#usage.get(sessionId);
+    if (current === undefined) this.#usage.set(sessionId, [tokens, usd]);
+    else {
+      current[0] += tokens;
+      current[1] += usd;
+    }
+    this.#schedule(false);
+  }
+
+  async createApiKey(key: ApiKeyRecord): Promise<void> {
+    this.#stmts.createKey.run(
+      key.id,
+      key.prefix,
+      key.hash,
+      key.tenant_id,
+      key.user_id,
+      key.name,
+      key.agents === null ? null : JSON.stringify(key.agents),
+      key.limits === null ? null : JSON.stringify(key.limits),
+      key.created_at,
+    );
+  }
+
+  async findApiKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
+    const row = this.#stmts.keyByHash.get(hash) as KeyRow | undefined;
+    return row === undefined ? undefined : keyFromRow(row);
+  }
+
+  async listApiKeys(tenantId?: string): Promise<ApiKeyRecord[]> {
+    const rows = (
+      tenantId === undefined ? this.#stmts.listKeys.all() : this.#stmts.listTenantKeys.all(tenantId)
+    ) as KeyRow[];
+    return rows.map(keyFromRow);
+  }
+
+  async revokeApiKey(id: string): Promise<boolean> {
+    return this.#stmts.revokeKey.run(Date.now(), id).changes > 0;
+  }
+
+  async countActiveApiKeys(): Promise<number> {
+    return (this.#stmts.countKeys.get() as { n: number }).n;
+  }
+
   async flush(): Promise<void> {
     this.#flushNow();
   }
@@ -334,15 +423,17 @@ export class SqliteStore implements Store {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#immediate = undefined;
     this.#timer = undefined;
-    if (this.#tasks.size === 0 && this.#messages.length === 0) return;
+    if (this.#tasks.size === 0 && this.#messages.length === 0 && this.#usage.size === 0) return;
     const tasks = this.#tasks;
     const messages = this.#messages;
+    const usage = this.#usage;
     const waiters = this.#waiters;
     this.#tasks = new Map();
     this.#messages = [];
+    this.#usage = new Map();
     this.#waiters = [];
     try {
-      this.#commit(tasks, messages);
+      this.#commit(tasks, messages, usage);
     } catch (err) {
       for (const waiter of waiters) waiter.reject(err);
       throw err;
@@ -446,6 +537,19 @@ function updateValues(task: TaskRecord): SqlValue[] {
     task.finished_at,
     task.id,
   ];
+}
+
+interface KeyRow extends Omit<ApiKeyRecord, 'agents' | 'limits'> {
+  agents: string | null;
+  limits: string | null;
+}
+
+function keyFromRow(row: KeyRow): ApiKeyRecord {
+  return {
+    ...row,
+    agents: row.agents === null ? null : (JSON.parse(row.agents) as string[]),
+    limits: row.limits === null ? null : (JSON.parse(row.limits) as Record<string, number>),
+  };
 }
 
 function fromRow(row: TaskRow): TaskRecord {

@@ -53,6 +53,27 @@ export interface SessionRecord {
   created_at: number;
   updated_at: number;
   message_count: number;
+  /** Tokens and cost of the session's tasks so far (for session budgets). */
+  tokens_used: number;
+  usd_used: number;
+}
+
+/** An API key as stored: only its hash, never the key. */
+export interface ApiKeyRecord {
+  id: string;
+  /** The first characters of the key, to recognise it in lists. */
+  prefix: string;
+  /** `sha256:<hex>` of the whole key. */
+  hash: string;
+  tenant_id: string;
+  user_id: string | null;
+  name: string | null;
+  /** Agents the key may run; null means all. */
+  agents: string[] | null;
+  /** Limits carried by the key (same fields as a tenant's). */
+  limits: Record<string, number> | null;
+  created_at: number;
+  revoked_at: number | null;
 }
 
 export interface StoredMessage {
@@ -112,6 +133,16 @@ export interface Store {
   /** The newest messages that fit both limits, oldest first, never starting inside a tool exchange. */
   sessionWindow(sessionId: string, maxMessages: number, maxTokens: number): Promise<ChatMessage[]>;
   listMessages(sessionId: string, afterSeq: number, limit: number): Promise<Page<StoredMessage>>;
+
+  /** Adds a finished task's usage to its session's totals (batched with other writes). */
+  addSessionUsage(sessionId: string, tokens: number, usd: number): void;
+
+  createApiKey(key: ApiKeyRecord): Promise<void>;
+  findApiKeyByHash(hash: string): Promise<ApiKeyRecord | undefined>;
+  listApiKeys(tenantId?: string): Promise<ApiKeyRecord[]>;
+  /** Marks a key revoked; false when no such active key exists. */
+  revokeApiKey(id: string): Promise<boolean>;
+  countActiveApiKeys(): Promise<number>;
 
   /** Writes everything pending. */
   flush(): Promise<void>;

@@ -1,5 +1,9 @@
+import { type BreakerOptions, CircuitBreaker, DEFAULT_BREAKER } from '../admission/index.js';
 import {
+  CircuitOpenError,
+  ConcurrencyLimitedError,
   type ErrorBody,
+  RateLimitedError,
   ToolArgumentsError,
   ToolForbiddenError,
   ToolNotFoundError,
@@ -22,6 +26,29 @@ export interface ToolCallOutcome {
   error?: ErrorBody;
   durationMs: number;
 }
+
+/** Per-tool limits (implemented by the admission layer): a release function, or a refusal thrown. */
+export interface ToolGate {
+  admitTool(name: string, holder: string): (() => void) | Promise<() => void>;
+}
+
+export interface ToolExecutorOptions {
+  /** Longest tool result given to the model, in characters. */
+  maxResultChars?: number;
+  /** Opens a tool's circuit after repeated failures (timeouts, crashes), so a broken tool fails fast. */
+  breaker?: BreakerOptions;
+  gate?: ToolGate;
+}
+
+/** Failures that say something about the tool itself, not about the call's arguments or rights. */
+const CALLER_ERRORS: ReadonlySet<string> = new Set([
+  ToolArgumentsError.code,
+  ToolForbiddenError.code,
+  ToolNotFoundError.code,
+  RateLimitedError.code,
+  ConcurrencyLimitedError.code,
+  CircuitOpenError.code,
+]);
 
 export interface ToolRunContext {
   /** Tool names this call may use (the agent's list, narrowed by the request). */
@@ -46,10 +73,20 @@ export interface ToolRunContext {
 export class ToolExecutor {
   readonly #registry: ToolRegistry;
   readonly #maxResultChars: number;
+  readonly #breakerOptions: BreakerOptions;
+  readonly #breakers = new Map<string, CircuitBreaker>();
+  readonly #gate: ToolGate | undefined;
 
-  constructor(registry: ToolRegistry, maxResultChars = 65_536) {
+  constructor(registry: ToolRegistry, options: ToolExecutorOptions = {}) {
     this.#registry = registry;
-    this.#maxResultChars = maxResultChars;
+    this.#maxResultChars = options.maxResultChars ?? 65_536;
+    this.#breakerOptions = options.breaker ?? DEFAULT_BREAKER;
+    this.#gate = options.gate;
+  }
+
+  /** The circuit breaker of each tool called so far (for readiness and metrics). */
+  breakers(): IterableIterator<CircuitBreaker> {
+    return this.#breakers.values();
   }
 
   /** Runs a batch of calls with at most `maxParallel` at once; outcomes keep the calls' order. */
@@ -109,10 +146,20 @@ export class ToolExecutor {
         },
       );
     }
+    const breaker = this.#breaker(name);
+    if (!breaker.tryAcquire()) {
+      throw new CircuitOpenError(`tool "${name}" is failing repeatedly; its circuit is open`, {
+        retryAfterMs: breaker.retryAfterMs(),
+        details: { tool: name, limit: 'tool.breaker' },
+      });
+    }
+    let release: (() => void) | undefined;
     const timeoutMs = tool.definition.timeoutMs ?? ctx.timeoutMs;
     const cancellation = ctx.cancellation.child();
     const timer = coarseTimer.schedule(timeoutMs, abortOnTimeout, { cancellation, name, timeoutMs });
+    const started = performance.now();
     try {
+      if (this.#gate !== undefined) release = await this.#gate.admitTool(name, `${ctx.taskId}:${call.id}`);
       const pending = tool.definition.handler(args as Record<string, unknown>, {
         signal: cancellation.signal,
         taskId: ctx.taskId,
@@ -120,12 +167,29 @@ export class ToolExecutor {
         agent: ctx.agent,
         callId: call.id,
       });
-      if (!(pending instanceof Promise)) return pending;
-      return await raceAbort(pending, cancellation);
+      const result = pending instanceof Promise ? await raceAbort(pending, cancellation) : pending;
+      breaker.onSuccess(performance.now() - started);
+      return result;
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (ctx.cancellation.aborted || (typeof code === 'string' && CALLER_ERRORS.has(code)))
+        breaker.onIgnored();
+      else breaker.onFailure();
+      throw err;
     } finally {
+      release?.();
       coarseTimer.cancel(timer);
       cancellation.dispose();
     }
+  }
+
+  #breaker(name: string): CircuitBreaker {
+    let breaker = this.#breakers.get(name);
+    if (breaker === undefined) {
+      breaker = new CircuitBreaker(`tool:${name}`, this.#breakerOptions);
+      this.#breakers.set(name, breaker);
+    }
+    return breaker;
   }
 
   #render(result: unknown): string {

@@ -6,6 +6,12 @@ export {
   type HttpFetchOptions,
   hostAllowed,
 } from './builtin/index.js';
-export { type ToolCallOutcome, ToolExecutor, type ToolRunContext } from './executor.js';
+export {
+  type ToolCallOutcome,
+  ToolExecutor,
+  type ToolExecutorOptions,
+  type ToolGate,
+  type ToolRunContext,
+} from './executor.js';
 export { type RegisteredTool, ToolRegistry } from './registry.js';
 export { defineTool, type ToolContext, type ToolDefinition } from './types.js';

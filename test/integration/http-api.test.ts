@@ -136,7 +136,7 @@ describe('HTTP API', () => {
       const res = await call(agentd.url, 'POST', '/v1/agents/frugal/run', { input: 'go' });
       mock.reset();
       assert.equal(res.body.error.code, 'AGENTD_BUDGET_EXHAUSTED');
-      assert.equal(res.body.error.details.limit, 'token_budget');
+      assert.equal(res.body.error.details.limit, 'task.max_tokens');
       assert.equal(res.body.task.partial, true);
       assert.equal(res.body.task.result, 'thinking');
     });

@@ -38,7 +38,7 @@ function setup(allowed: string[], overrides: Partial<ToolRunContext> = {}) {
   const registry = new ToolRegistry();
   registry.register(calculator);
   registry.register(sleepTool);
-  const executor = new ToolExecutor(registry, 100);
+  const executor = new ToolExecutor(registry, { maxResultChars: 100 });
   const ctx: ToolRunContext = {
     allowed: new Set(allowed),
     cancellation: new Cancellation(),
@@ -144,7 +144,10 @@ describe('ToolExecutor', () => {
         handler: () => 'x'.repeat(500),
       }),
     );
-    const [outcome] = await new ToolExecutor(registry, 100).run([toolCall('big', {})], setup(['big']).ctx);
+    const [outcome] = await new ToolExecutor(registry, { maxResultChars: 100 }).run(
+      [toolCall('big', {})],
+      setup(['big']).ctx,
+    );
     assert.equal(outcome!.content.length < 200, true);
     assert.match(outcome!.content, /truncated 400 characters/);
   });

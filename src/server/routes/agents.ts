@@ -2,7 +2,7 @@ import Type from 'typebox';
 import type { Runtime } from '../../runtime/index.js';
 import type { App } from '../app.js';
 import { statusOfBody } from '../errors.js';
-import { identityOf } from '../identity.js';
+import { identityOf, withUser } from '../identity.js';
 import { AgentParams, AgentSchema, RunAgentBody, RunErrorSchema, TaskSchema, taskJson } from '../schemas.js';
 import { streamTaskEvents } from '../sse.js';
 
@@ -41,12 +41,11 @@ export function agentRoutes(app: App, runtime: Runtime): void {
     },
     async (request, reply) => {
       const body = request.body;
-      const identity = identityOf(request);
+      const identity = withUser(identityOf(request), body.user_id);
       const { task } = await runtime.submit({
         agent: request.params.name,
         input: body.input,
-        tenantId: identity.tenantId,
-        userId: body.user_id ?? identity.userId,
+        identity,
         sessionId: body.session_id,
         metadata: body.metadata,
         model: body.model,

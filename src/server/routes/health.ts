@@ -19,16 +19,14 @@ export function healthRoutes(app: App, runtime: Runtime): void {
     '/readyz',
     {
       schema: {
-        summary: 'Readiness: storage reachable and not draining',
+        summary: 'Readiness: storage and shared limits reachable, not draining or overloaded; breaker states',
         tags: ['health'],
         response: { 200: HealthSchema, 503: HealthSchema },
       },
     },
     async (_request, reply) => {
-      const storage = await runtime.store.ping();
-      const report = { ...runtime.health(), checks: { storage: storage ? 'ok' : 'unreachable' } };
-      const ready = storage && !runtime.draining;
-      return reply.code(ready ? 200 : 503).send(report);
+      const { ready, checks } = await runtime.readiness();
+      return reply.code(ready ? 200 : 503).send({ ...runtime.health(), checks });
     },
   );
 }

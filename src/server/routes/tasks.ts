@@ -1,7 +1,7 @@
 import { InvalidRequestError, NotFoundError } from '../../errors.js';
 import type { Runtime } from '../../runtime/index.js';
 import type { App } from '../app.js';
-import { identityOf } from '../identity.js';
+import { identityOf, withUser } from '../identity.js';
 import {
   CreateTaskBody,
   ErrorResponseSchema,
@@ -53,12 +53,11 @@ export function taskRoutes(app: App, runtime: Runtime): void {
     },
     async (request, reply) => {
       const body = request.body;
-      const identity = identityOf(request);
+      const identity = withUser(identityOf(request), body.user_id);
       const { task, created } = await runtime.submit({
         agent: body.agent,
         input: body.input,
-        tenantId: identity.tenantId,
-        userId: body.user_id ?? identity.userId,
+        identity,
         sessionId: body.session_id,
         idempotencyKey: idempotencyKey(request.headers['idempotency-key']),
         metadata: body.metadata,
