@@ -8,10 +8,10 @@
  *
  * Flags: --rounds N (3)  --seconds S (5)  --requests N (2000)
  */
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { tempDir } from '../../test/helpers/agentd.js';
+import { mockBackedConfig, startAgentdProcess, startMockProcess } from '../lib/agentd.js';
 import {
   type LatencyResult,
   measureLatency,
@@ -35,36 +35,14 @@ const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 const requests = Number(values.requests);
 const root = new URL('../..', import.meta.url).pathname;
-const cli = join(root, 'dist', 'cli', 'main.js');
 
 const dir = tempDir('agentd-bench-');
-const mock = await startNode([cli, 'mock-llm', '--port', '0'], /listening on (http:\/\/\S+)\/v1/);
+const mock = await startMockProcess();
 const proxy = await startNode(
   ['--import', 'tsx', join(root, 'bench/macro/passthrough-proxy.ts'), mock.match],
   /listening on (http:\/\/\S+)/,
 );
-const configPath = join(dir.path, 'agentd.json');
-writeFileSync(
-  configPath,
-  JSON.stringify({
-    log: { level: 'warn' },
-    storage: { path: join(dir.path, 'bench.db') },
-    providers: { mock: { type: 'mock', base_url: `${mock.match}/v1` } },
-    models: { 'mock-medium': { provider: 'mock', name: 'mock' } },
-    tiers: { small: ['mock-medium'], medium: ['mock-medium'], large: ['mock-medium'] },
-    agents: {
-      bench: { model: 'mock-medium', system_prompt: 'You are a benchmark.' },
-      assistant: { model: 'mock-medium', tools: ['calculator'], system_prompt: 'Use the calculator.' },
-    },
-  }),
-);
-const agentd = await startNode(
-  [cli, 'serve', '--port', '0', '--config', configPath],
-  /"address":"(http:\/\/[^"]+)"/,
-  {
-    env: { AGENTD_LOG_LEVEL: 'info' },
-  },
-);
+const agentd = await startAgentdProcess(dir.path, 'bench', mockBackedConfig(mock.match));
 
 const chat = JSON.stringify({
   model: 'mock',

@@ -13,35 +13,60 @@ export function periodOf(period: BudgetPeriod, now: number): { key: string; ends
   return { key: date.toISOString().slice(0, 7), endsAt: Date.UTC(year, month + 1, 1) };
 }
 
+/** Spending of one scope in the current day and month. */
+interface Spending {
+  day: string;
+  dayTotal: number;
+  month: string;
+  monthTotal: number;
+}
+
 /**
- * Spending per scope and period (tokens and USD), kept in memory. Entries of past periods are
- * dropped as new periods begin, so memory stays bounded by the number of active scopes.
+ * Spending per scope for the current day and month (tokens and USD), kept in memory. A scope's
+ * totals reset when a new period begins, so memory stays bounded by the number of scopes. The
+ * current period names are computed once per period, not per check: a check is a map lookup.
  */
 export class BudgetLedger {
-  #spent = new Map<string, number>();
-  #currentDay = '';
+  readonly #spent = new Map<string, Spending>();
+  #day = { key: '', endsAt: 0 };
+  #month = { key: '', endsAt: 0 };
 
   /** Amount spent under `scope` (e.g. `tenant:acme:usd`) in the period containing `now`. */
   spent(scope: string, period: BudgetPeriod, now: number): number {
-    return this.#spent.get(`${scope}|${periodOf(period, now).key}`) ?? 0;
+    const spending = this.#spent.get(scope);
+    if (spending === undefined) return 0;
+    this.#advance(now);
+    if (period === 'day') return spending.day === this.#day.key ? spending.dayTotal : 0;
+    return spending.month === this.#month.key ? spending.monthTotal : 0;
   }
 
   /** Adds `amount` to `scope` for the period containing `now`; returns the new total. */
   charge(scope: string, period: BudgetPeriod, amount: number, now: number): number {
-    const day = periodOf('day', now).key;
-    if (day !== this.#currentDay) this.#rollOver(day);
-    const key = `${scope}|${periodOf(period, now).key}`;
-    const total = (this.#spent.get(key) ?? 0) + amount;
-    this.#spent.set(key, total);
-    return total;
+    this.#advance(now);
+    let spending = this.#spent.get(scope);
+    if (spending === undefined) {
+      spending = { day: this.#day.key, dayTotal: 0, month: this.#month.key, monthTotal: 0 };
+      this.#spent.set(scope, spending);
+    }
+    if (period === 'day') {
+      if (spending.day !== this.#day.key) {
+        spending.day = this.#day.key;
+        spending.dayTotal = 0;
+      }
+      spending.dayTotal += amount;
+      return spending.dayTotal;
+    }
+    if (spending.month !== this.#month.key) {
+      spending.month = this.#month.key;
+      spending.monthTotal = 0;
+    }
+    spending.monthTotal += amount;
+    return spending.monthTotal;
   }
 
-  #rollOver(day: string): void {
-    const month = day.slice(0, 7);
-    for (const key of this.#spent.keys()) {
-      const stamp = key.slice(key.lastIndexOf('|') + 1);
-      if (stamp !== day && stamp !== month) this.#spent.delete(key);
-    }
-    this.#currentDay = day;
+  #advance(now: number): void {
+    if (now >= this.#day.endsAt || now < this.#day.endsAt - 86_400_000) this.#day = periodOf('day', now);
+    if (now >= this.#month.endsAt || now < this.#month.endsAt - 31 * 86_400_000)
+      this.#month = periodOf('month', now);
   }
 }

@@ -89,6 +89,8 @@ export class AdmissionController {
   readonly #config: Config;
   readonly #guard: ResourceGuard | undefined;
   readonly #plans = new LRUCache<string, AdmissionPlan>({ max: 10_000 });
+  /** Plans by identity object, then agent: API-key identities are cached objects, so this hits. */
+  readonly #byIdentity = new WeakMap<Identity, Map<string, AdmissionPlan>>();
   readonly #scopes = new Map<string, AdmitPlan>();
   readonly #waiters = new Map<string, Waiter[]>();
   readonly #pollMs: number;
@@ -338,6 +340,19 @@ export class AdmissionController {
   }
 
   #plan(identity: Identity, agent: string): AdmissionPlan {
+    let byAgent = this.#byIdentity.get(identity);
+    const known = byAgent?.get(agent);
+    if (known !== undefined) return known;
+    const plan = this.#planFor(identity, agent);
+    if (byAgent === undefined) {
+      byAgent = new Map();
+      this.#byIdentity.set(identity, byAgent);
+    }
+    byAgent.set(agent, plan);
+    return plan;
+  }
+
+  #planFor(identity: Identity, agent: string): AdmissionPlan {
     const cacheKey = `${identity.tenantId}\u0000${identity.keyId ?? ''}\u0000${identity.userId ?? ''}\u0000${agent}`;
     let plan = this.#plans.get(cacheKey);
     if (plan === undefined) {

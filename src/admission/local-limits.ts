@@ -14,7 +14,8 @@ import { TokenBucket } from './token-bucket.js';
 export class LocalLimits implements LimitBackend {
   readonly kind = 'local';
   readonly #buckets = new Map<string, TokenBucket>();
-  readonly #slots = new Map<string, number>();
+  /** Slots held per concurrency key; the object is updated in place (one lookup per take). */
+  readonly #slots = new Map<string, { held: number }>();
   readonly #ledger = new BudgetLedger();
   readonly #now: () => number;
   readonly #wallClock: () => number;
@@ -60,22 +61,18 @@ export class LocalLimits implements LimitBackend {
     const claims = plan.concurrency;
     for (let i = 0; i < claims.length; i++) {
       const claim = claims[i]!;
-      if ((this.#slots.get(claim.key) ?? 0) >= claim.max) {
+      if (this.#slot(claim.key).held >= claim.max) {
         return { ok: false, kind: 'concurrency', limit: claim.limit, retryAfterMs: undefined };
       }
     }
-    for (let i = 0; i < claims.length; i++) {
-      const key = claims[i]!.key;
-      this.#slots.set(key, (this.#slots.get(key) ?? 0) + 1);
-    }
+    for (let i = 0; i < claims.length; i++) this.#slot(claims[i]!.key).held++;
     return ADMITTED;
   }
 
   release(claims: readonly ConcurrencyClaim[]): void {
     for (const claim of claims) {
-      const held = this.#slots.get(claim.key) ?? 0;
-      if (held <= 1) this.#slots.delete(claim.key);
-      else this.#slots.set(claim.key, held - 1);
+      const slot = this.#slots.get(claim.key);
+      if (slot !== undefined && slot.held > 0) slot.held--;
     }
   }
 
@@ -102,10 +99,19 @@ export class LocalLimits implements LimitBackend {
 
   /** Slots held under a key (for readiness and tests). */
   held(key: string): number {
-    return this.#slots.get(key) ?? 0;
+    return this.#slots.get(key)?.held ?? 0;
   }
 
   async close(): Promise<void> {}
+
+  #slot(key: string): { held: number } {
+    let slot = this.#slots.get(key);
+    if (slot === undefined) {
+      slot = { held: 0 };
+      this.#slots.set(key, slot);
+    }
+    return slot;
+  }
 
   #bucket(draw: RateDraw, now: number): TokenBucket {
     let bucket = this.#buckets.get(draw.key);

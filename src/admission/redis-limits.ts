@@ -14,7 +14,7 @@ import type { LocalLimits } from './local-limits.js';
 
 /**
  * One decision, atomically, in one round trip. Time comes from Redis (TIME), so every process
- * shares one clock. Buckets are hashes {t: tokens, u: updated ms} that expire once full again;
+ * shares one clock. Buckets are strings `tokens|updated_ms` that expire once full again;
  * concurrency slots are sorted sets of holders scored by lease expiry, so a dead process's slots
  * free themselves; budgets are counters per period that expire after the period.
  *
@@ -35,10 +35,12 @@ for i = 1, nr do
   local cost = 1
   if ARGV[a + 2] == 't' then cost = tokens end
   a = a + 3
-  local st = redis.call('HMGET', KEYS[i], 't', 'u')
-  local level, upd = tonumber(st[1]), tonumber(st[2])
-  if level == nil then level = cap upd = now end
-  if now > upd then level = math.min(cap, level + (now - upd) * rate) end
+  local level = cap
+  local state = redis.call('GET', KEYS[i])
+  if state then
+    local sep = string.find(state, '|', 1, true)
+    level = math.min(cap, tonumber(string.sub(state, 1, sep - 1)) + math.max(0, now - tonumber(string.sub(state, sep + 1))) * rate)
+  end
   if cost > cap then return {0, 'rate', i, -1} end
   if level < cost then return {0, 'rate', i, math.ceil((cost - level) / rate)} end
   levels[i] = level - cost
@@ -51,17 +53,19 @@ for j = 1, nb do
 end
 for i = 1, nr do
   local cap, rate = tonumber(ARGV[7 + (i - 1) * 3]), tonumber(ARGV[8 + (i - 1) * 3])
-  redis.call('HSET', KEYS[i], 't', tostring(levels[i]), 'u', now)
-  redis.call('PEXPIRE', KEYS[i], math.ceil(cap / rate) + 1000)
+  redis.call('SET', KEYS[i], levels[i] .. '|' .. now, 'PX', math.ceil((cap - levels[i]) / rate) + 1000)
 end
 for k = 1, nc do
   local key = KEYS[nr + nb + k]
   local max = tonumber(ARGV[a])
   a = a + 1
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  if not redis.call('ZSCORE', key, holder) and redis.call('ZCARD', key) >= max then
-    for m = 1, k - 1 do redis.call('ZREM', KEYS[nr + nb + m], holder) end
-    return {0, 'slot', k, -1}
+  if redis.call('ZCARD', key) >= max then
+    -- Expired leases (of dead holders) are swept only when the set looks full.
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    if redis.call('ZCARD', key) >= max then
+      for m = 1, k - 1 do redis.call('ZREM', KEYS[nr + nb + m], holder) end
+      return {0, 'slot', k, -1}
+    end
   end
   redis.call('ZADD', key, now + lease, holder)
   redis.call('PEXPIRE', key, lease * 2)
@@ -79,13 +83,14 @@ for i = 1, #KEYS do
   local amount = requests
   if ARGV[5 + (i - 1) * 3] == 't' then amount = tokens end
   if amount ~= 0 then
-    local st = redis.call('HMGET', KEYS[i], 't', 'u')
-    local level, upd = tonumber(st[1]), tonumber(st[2])
-    if level == nil then level = cap upd = now end
-    if now > upd then level = math.min(cap, level + (now - upd) * rate) end
+    local level = cap
+    local state = redis.call('GET', KEYS[i])
+    if state then
+      local sep = string.find(state, '|', 1, true)
+      level = math.min(cap, tonumber(string.sub(state, 1, sep - 1)) + math.max(0, now - tonumber(string.sub(state, sep + 1))) * rate)
+    end
     level = math.min(cap, level - amount)
-    redis.call('HSET', KEYS[i], 't', tostring(level), 'u', now)
-    redis.call('PEXPIRE', KEYS[i], math.ceil((cap - math.min(level, 0)) / rate) + 1000)
+    redis.call('SET', KEYS[i], level .. '|' .. now, 'PX', math.ceil((cap - level) / rate) + 1000)
   end
 end
 return 1
