@@ -1,3 +1,4 @@
+import { SpanKind } from '@opentelemetry/api';
 import { type AdmissionController, type BudgetCheck, periodOf } from '../admission/index.js';
 import type { Config, Tier } from '../config/index.js';
 import { TIERS } from '../config/index.js';
@@ -17,10 +18,18 @@ import type {
   CallContext,
   ChatMessage,
   ChatRequest,
+  LlmCall,
   ModelRoute,
   ModelRouter,
   ModelSelector,
 } from '../llm/index.js';
+import {
+  type AgentdMetrics,
+  endSpan,
+  type Span,
+  type Tracing,
+  traceparentOf,
+} from '../observability/index.js';
 import type { NewMessage, Store } from '../store/index.js';
 import type { ToolCallOutcome, ToolExecutor, ToolRegistry, ToolRunContext } from '../tools/index.js';
 import type { Agent } from './agent.js';
@@ -41,6 +50,8 @@ export interface LoopDeps {
   store: Store;
   admission: AdmissionController;
   limits: Config['limits'];
+  metrics: AgentdMetrics;
+  tracing: Tracing;
 }
 
 /** Longest a task waits for its per-minute token budget to refill before it gives up. */
@@ -64,6 +75,17 @@ class PartialStop extends Error {
 export async function runTask(task: Task, agent: Agent, deps: LoopDeps): Promise<void> {
   const record = task.record;
   const limits = taskLimits(agent, record.options, deps.limits);
+  if (deps.tracing.enabled) {
+    task.span = deps.tracing.startTask(
+      {
+        'agentd.task.id': record.id,
+        'agentd.agent': record.agent,
+        'agentd.tenant': record.tenant_id,
+        'agentd.attempt': record.attempt,
+      },
+      task.traceparent,
+    );
+  }
   task.markRunning();
   deps.store.updateTask(record);
   const timer = coarseTimer.schedule(limits.timeoutMs, abortOnTimeout, { task, timeoutMs: limits.timeoutMs });
@@ -81,6 +103,7 @@ export async function runTask(task: Task, agent: Agent, deps: LoopDeps): Promise
   } finally {
     coarseTimer.cancel(timer);
     deps.store.updateTask(record);
+    recordOutcome(task, deps);
     if (record.session_id !== null) {
       deps.store.addSessionUsage(
         record.session_id,
@@ -125,6 +148,7 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
   const produced: ChatMessage[] = [userMessage];
   let lastText: string | null = null;
   let toolContext: ToolRunContext | undefined;
+  const toolSpans = new Map<string, Span>();
 
   // One request object for every iteration: `messages` grows in place.
   const request: Omit<ChatRequest, 'model'> = { messages };
@@ -137,7 +161,22 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
     record.iterations = iteration;
     if (iteration > 1) await reserveTokens(task, messages, limits, deps, lastText);
     task.events.append('llm.started', { iteration });
-    const call = await deps.router.chat(chain, request, callContext);
+    const span = deps.tracing.startChild(
+      task.span,
+      'llm.call',
+      { 'agentd.iteration': iteration },
+      SpanKind.CLIENT,
+    );
+    callContext.traceparent = traceparentOf(span);
+    let call: LlmCall;
+    try {
+      call = await deps.router.chat(chain, request, callContext);
+    } catch (err) {
+      endSpan(span, {}, toAgentdError(err));
+      throw err;
+    }
+    if (span !== undefined) endSpan(span, llmSpanAttributes(call, chain), null);
+    deps.metrics.cost.with(deps.metrics.tenantLabel(record.tenant_id), call.model).inc(call.costUsd);
     const result = call.result;
     task.providerMs += call.durationMs;
     const callTokens = result.usage.input_tokens + result.usage.output_tokens;
@@ -188,13 +227,25 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
       agent: agent.name,
       timeoutMs: agent.toolTimeoutMs,
       maxParallel: agent.maxParallelTools,
-      onStart: (toolCall) =>
+      onStart: (toolCall) => {
         task.events.append('tool.started', {
           id: toolCall.id,
           name: toolCall.function.name,
           arguments: toolCall.function.arguments,
-        }),
-      onEnd: (outcome) => task.events.append('tool.completed', toolEventData(outcome)),
+        });
+        const span = deps.tracing.startChild(task.span, 'tool.call', {
+          'agentd.tool': toolCall.function.name,
+        });
+        if (span !== undefined) toolSpans.set(toolCall.id, span);
+      },
+      onEnd: (outcome) => {
+        task.events.append('tool.completed', toolEventData(outcome));
+        const span = toolSpans.get(outcome.id);
+        if (span !== undefined) {
+          toolSpans.delete(outcome.id);
+          endSpan(span, { 'agentd.tool.ok': outcome.ok }, outcome.error);
+        }
+      },
     };
     const started = performance.now();
     const outcomes = await deps.tools.run(result.toolCalls, toolContext);
@@ -243,6 +294,52 @@ async function reserveTokens(
     }
     await sleep(wait, task.cancellation);
   }
+}
+
+/** Records a finished task in metrics and ends its span. */
+function recordOutcome(task: Task, deps: LoopDeps): void {
+  const record = task.record;
+  const series = deps.metrics.agent(record.agent);
+  if (record.status === 'succeeded' || record.status === 'failed' || record.status === 'cancelled') {
+    series.finished[record.status].inc();
+  }
+  const totalMs = (record.finished_at ?? Date.now()) - (record.started_at ?? record.created_at);
+  series.duration.observe(totalMs / 1000);
+  deps.metrics.overheadAll.observe(Math.max(0, totalMs - task.providerMs - task.toolMs) / 1000);
+  if (task.span !== undefined) {
+    endSpan(
+      task.span,
+      {
+        'agentd.status': record.status,
+        'agentd.model': record.model ?? '',
+        'agentd.iterations': record.iterations,
+        'agentd.tool_calls': record.tool_calls,
+        'gen_ai.usage.input_tokens': record.usage.input_tokens,
+        'gen_ai.usage.output_tokens': record.usage.output_tokens,
+        'agentd.cost_usd': record.cost_usd,
+      },
+      record.error,
+    );
+  }
+}
+
+/** What an `llm.call` span says: the model asked for and the one that answered, usage, retries. */
+function llmSpanAttributes(
+  call: LlmCall,
+  chain: readonly ModelRoute[],
+): Record<string, string | number | boolean> {
+  const attributes: Record<string, string | number | boolean> = {
+    'gen_ai.request.model': chain[0]?.id ?? '',
+    'gen_ai.response.model': call.model,
+    'gen_ai.usage.input_tokens': call.result.usage.input_tokens,
+    'gen_ai.usage.output_tokens': call.result.usage.output_tokens,
+    'agentd.provider': call.provider,
+    'agentd.retries': call.failedAttempts.length,
+    'agentd.fallback': call.model !== chain[0]?.id,
+    'agentd.cost_usd': call.costUsd,
+  };
+  if (call.result.ttftMs !== undefined) attributes['agentd.ttft_ms'] = call.result.ttftMs;
+  return attributes;
 }
 
 /** A tenant's or key's budget for the day or month, spent while the task ran. */

@@ -2,6 +2,7 @@ import type { TaskTicket } from '../admission/index.js';
 import type { AgentdError, ErrorBody } from '../errors.js';
 import { Cancellation } from '../lib/cancellation.js';
 import type { RouterSink } from '../llm/index.js';
+import type { Span } from '../observability/index.js';
 import type { TaskRecord, TaskStatus } from '../store/index.js';
 import { TERMINAL_STATUSES } from '../store/index.js';
 import { TaskEventLog } from './events.js';
@@ -19,6 +20,9 @@ export class Task implements RouterSink {
   toolMs = 0;
   /** The admission this task holds while it runs (slots, and the buckets its usage is charged to). */
   ticket: TaskTicket | undefined;
+  /** Tracing: the client's `traceparent`, and this task's span while it runs. */
+  traceparent: string | undefined;
+  span: Span | undefined;
   #waiters: (() => void)[] | undefined;
 
   constructor(record: TaskRecord, eventBuffer: number) {

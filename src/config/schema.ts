@@ -251,6 +251,27 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    observability: Type.Object(
+      {
+        metrics: Type.Object(
+          {
+            enabled: Type.Boolean({ default: true, description: 'serve GET /metrics (Prometheus)' }),
+            tenant_labels: Type.Boolean({
+              default: false,
+              description: 'label cost by tenant (bounded cardinality: only turn on with few tenants)',
+            }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        request_log_sample_rate: Type.Number({
+          minimum: 0,
+          maximum: 1,
+          default: 0,
+          description: 'share of HTTP requests logged at info level',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     auth: Type.Object(
       {
         keys: Type.Array(

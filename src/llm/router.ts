@@ -11,6 +11,7 @@ import {
 } from '../errors.js';
 import { type Cancellation, sleep } from '../lib/cancellation.js';
 import { estimateTokens } from '../lib/tokens.js';
+import type { AgentdMetrics, ModelSeries } from '../observability/index.js';
 import { countsAgainstBreaker, decideRetry, type RetryPolicy } from './retry.js';
 import type { CallTimeouts, ChatRequest, ChatResult, Provider, StreamSink, Usage } from './types.js';
 
@@ -28,6 +29,8 @@ export interface ModelRoute {
   fallbacks: string[];
   timeouts: CallTimeouts;
   breaker: CircuitBreaker;
+  /** Pre-bound metric series for this model (when metrics are on). */
+  metrics: ModelSeries | undefined;
 }
 
 /** How a request picks a model: an explicit model or tier wins over a mode, which wins over the agent's default. */
@@ -92,10 +95,12 @@ export class ModelRouter {
   readonly #retry: RetryPolicy;
   readonly #breakerOptions: BreakerOptions;
   #gate: ModelGate | undefined;
+  readonly #metrics: AgentdMetrics | undefined;
 
-  constructor(config: Config, providers: Map<string, Provider>) {
+  constructor(config: Config, providers: Map<string, Provider>, metrics?: AgentdMetrics) {
     this.#config = config;
     this.#providers = providers;
+    this.#metrics = metrics;
     const retry = config.llm.retry;
     this.#retry = {
       maxAttempts: retry.max_attempts,
@@ -211,7 +216,16 @@ export class ModelRouter {
               traceparent: ctx.traceparent,
             },
           );
-          route.breaker.onSuccess(performance.now() - attemptStarted);
+          const elapsed = performance.now() - attemptStarted;
+          route.breaker.onSuccess(elapsed);
+          const series = route.metrics;
+          if (series !== undefined) {
+            series.ok.inc();
+            series.duration.observe(elapsed / 1000);
+            if (result.ttftMs !== undefined) series.ttft.observe(result.ttftMs / 1000);
+            series.inputTokens.inc(result.usage.input_tokens);
+            series.outputTokens.inc(result.usage.output_tokens);
+          }
           if (estimate > 0)
             gate?.settle(route.id, estimate, result.usage.input_tokens + result.usage.output_tokens);
           return {
@@ -232,6 +246,10 @@ export class ModelRouter {
         }
         if (countsAgainstBreaker(error)) route.breaker.onFailure();
         else route.breaker.onIgnored();
+        if (route.metrics !== undefined) {
+          this.#metrics?.llmRequests.with(route.providerName, route.id, error.code).inc();
+          route.metrics.duration.observe((performance.now() - attemptStarted) / 1000);
+        }
         if (failedAttempts === NO_FAILED_ATTEMPTS) failedAttempts = [];
         failedAttempts.push({ model: route.id, code: error.code, message: error.message });
         if (sink.emitted) ctx.sink?.onDiscard?.(error, route.id);
@@ -320,6 +338,7 @@ export class ModelRouter {
         idleMs: own?.idle_ms ?? defaults.idle_ms,
       },
       breaker: new CircuitBreaker(id, this.#breakerOptions),
+      metrics: this.#metrics?.model(providerName, id),
     };
   }
 }

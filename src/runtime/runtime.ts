@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import {
   AdmissionController,
+  type Admitted,
   ApiKeys,
   breakerOptions,
   DEFAULT_TENANT,
@@ -38,7 +39,7 @@ import {
 import { uuidv7 } from '../lib/ids.js';
 import { estimateTokens } from '../lib/tokens.js';
 import { ModelRouter, type StartedProviders, startProviders } from '../llm/index.js';
-import { createLogger, type Logger } from '../observability/index.js';
+import { AgentdMetrics, createLogger, type Logger, Tracing } from '../observability/index.js';
 import { LocalScheduler } from '../queue/index.js';
 import {
   openStore,
@@ -100,6 +101,8 @@ export interface SubmitRequest {
   durable?: boolean | undefined;
   /** Who asks: tenant, user, API key (its agent allow-list and limits). Overrides tenantId/userId. */
   identity?: Identity | undefined;
+  /** W3C trace context of the caller; the task's span continues it. */
+  traceparent?: string | undefined;
 }
 
 export interface Submission {
@@ -182,6 +185,8 @@ export class Runtime {
   readonly providerSource: string;
   readonly admission: AdmissionController;
   readonly keys: ApiKeys;
+  readonly metrics: AgentdMetrics;
+  readonly tracing: Tracing;
   readonly #providers: StartedProviders;
   readonly #agents = new Map<string, Agent>();
   readonly #active = new Map<string, Task>();
@@ -202,20 +207,25 @@ export class Runtime {
     providers: StartedProviders,
     registry: ToolRegistry,
     admission: AdmissionController,
+    tracing: Tracing,
   ) {
     this.config = config;
     this.admission = admission;
+    this.tracing = tracing;
+    this.metrics = new AgentdMetrics({ tenantLabels: config.observability.metrics.tenant_labels });
     this.keys = new ApiKeys(store, config);
     this.providerSource = providerSource;
     this.log = log;
     this.store = store;
     this.#providers = providers;
     this.registry = registry;
-    this.router = new ModelRouter(config, providers.providers);
+    this.router = new ModelRouter(config, providers.providers, this.metrics);
     this.#executor = new ToolExecutor(registry, {
       breaker: breakerOptions(config.tools.breaker),
       gate: admission,
+      metrics: this.metrics,
     });
+    this.#registerGauges();
     const models = config.limits.models;
     this.router.setGate({
       limits: (model) => models[model] !== undefined,
@@ -253,7 +263,18 @@ export class Runtime {
     const store = options.store ?? openStore(config);
     const providers = await startProviders(config, options.env);
     const admission = createAdmission(config, log);
-    const runtime = new Runtime(config, loaded.providerSource, log, store, providers, registry, admission);
+    const tracing = await Tracing.fromEnv(options.env ?? process.env, VERSION);
+    if (tracing.enabled) log.info('tracing: exporting spans over OTLP/HTTP');
+    const runtime = new Runtime(
+      config,
+      loaded.providerSource,
+      log,
+      store,
+      providers,
+      registry,
+      admission,
+      tracing,
+    );
     try {
       for (const [name, agentConfig] of Object.entries(config.agents)) {
         runtime.#addAgent(Agent.fromConfig(name, agentConfig), `agents.${name}`);
@@ -344,8 +365,15 @@ export class Runtime {
       estimateTokens(agent.systemPrompt) +
       estimateTokens(input) +
       (agent.maxOutputTokens ?? DEFAULT_OUTPUT_ESTIMATE);
-    let admitted = this.admission.admit(identity, agent.name, id, estimate);
-    if (admitted instanceof Promise) admitted = await admitted;
+    let admitted: Admitted;
+    try {
+      const decision = this.admission.admit(identity, agent.name, id, estimate);
+      admitted = decision instanceof Promise ? await decision : decision;
+    } catch (err) {
+      const refusal = toAgentdError(err);
+      this.metrics.rejections.with(String(refusal.details?.limit ?? refusal.code)).inc();
+      throw err;
+    }
 
     const record: TaskRecord = {
       id,
@@ -380,6 +408,7 @@ export class Runtime {
       finished_at: null,
     };
     const task = new Task(record, this.config.tasks.event_buffer);
+    task.traceparent = request.traceparent;
     task.events.append('task.queued', { agent: agent.name });
     this.#active.set(record.id, task);
     if (key !== undefined) this.#idempotency.set(`${tenantId}\u0000${key}`, task);
@@ -582,6 +611,31 @@ export class Runtime {
         task.cancellation.abortWith(new InterruptedError('agentd stopped before the task ended'));
     }
     await this.#providers.close();
+    await this.tracing.shutdown();
+  }
+
+  #registerGauges(): void {
+    const metrics = this.metrics;
+    metrics.gauge('agentd_active_tasks', 'Tasks running now', [], () => [[[], this.#scheduler.active]]);
+    metrics.gauge(
+      'agentd_queue_depth',
+      'Tasks waiting to run (scheduler queue and concurrency queues)',
+      [],
+      () => [[[], this.#scheduler.queued + this.admission.queued()]],
+    );
+    const states = { closed: 0, half_open: 1, open: 2 } as const;
+    metrics.gauge(
+      'agentd_circuit_state',
+      'Circuit breaker state: 0 closed, 1 half-open, 2 open',
+      ['target'],
+      () => {
+        const rows: [string[], number][] = [];
+        for (const route of this.router.routes())
+          rows.push([[`model:${route.id}`], states[route.breaker.state]]);
+        for (const breaker of this.#executor.breakers()) rows.push([[breaker.name], states[breaker.state]]);
+        return rows;
+      },
+    );
   }
 
   #addAgent(agent: Agent, where: string): void {
@@ -648,6 +702,8 @@ export class Runtime {
         store: this.store,
         admission: this.admission,
         limits: this.config.limits,
+        metrics: this.metrics,
+        tracing: this.tracing,
       });
     }
     this.#retire(task);
@@ -688,6 +744,19 @@ export class Runtime {
 
   #retire(task: Task): void {
     if (task.ticket !== undefined) this.admission.release(task.ticket);
+    const record = task.record;
+    if (record.status === 'failed' || this.log.isLevelEnabled('debug')) {
+      const fields = {
+        task_id: record.id,
+        tenant: record.tenant_id,
+        agent: record.agent,
+        status: record.status,
+        code: record.error?.code,
+        trace_id: task.span?.spanContext().traceId,
+      };
+      if (record.status === 'failed') this.log.warn(fields, `task failed: ${record.error?.message ?? ''}`);
+      else this.log.debug(fields, 'task finished');
+    }
     this.#forget(task);
     this.#recent.set(task.id, task);
     this.#finishedTasks++;

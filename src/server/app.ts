@@ -15,6 +15,7 @@ import { installAuth } from './auth.js';
 import { installErrorHandlers } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { taskRoutes } from './routes/tasks.js';
 
@@ -26,11 +27,20 @@ export type App = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
+/** Logs a random share of requests (`observability.request_log_sample_rate`); none by default. */
+function sampledRequestLogging(rate: number): boolean | (() => boolean) {
+  if (rate <= 0) return true;
+  if (rate >= 1) return false;
+  return () => Math.random() >= rate;
+}
+
 /** Builds the HTTP API over a runtime (not yet listening). */
 export async function buildServer(runtime: Runtime): Promise<App> {
   const app = Fastify({
     loggerInstance: runtime.log.child({ component: 'http' }),
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new LogController({
+      disableRequestLogging: sampledRequestLogging(runtime.config.observability.request_log_sample_rate),
+    }),
     bodyLimit: runtime.config.server.body_limit_bytes,
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
@@ -69,6 +79,7 @@ export async function buildServer(runtime: Runtime): Promise<App> {
   agentRoutes(app, runtime);
   sessionRoutes(app, runtime);
   healthRoutes(app, runtime);
+  if (runtime.config.observability.metrics.enabled) metricsRoutes(app, runtime);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

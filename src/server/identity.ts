@@ -20,3 +20,8 @@ export function withUser(identity: Identity, userId: string | undefined): Identi
   if (userId === undefined || identity.userId !== undefined) return identity;
   return { ...identity, userId };
 }
+
+/** A single-valued header (the first value when repeated). */
+export function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

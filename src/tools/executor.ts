@@ -13,6 +13,7 @@ import {
 import type { AbortTarget, Cancellation, ChildCancellation } from '../lib/cancellation.js';
 import { coarseTimer } from '../lib/coarse-timer.js';
 import type { ToolCall } from '../llm/index.js';
+import type { AgentdMetrics } from '../observability/index.js';
 import type { ToolRegistry } from './registry.js';
 
 /** The outcome of one tool call, as recorded in the task and returned to the model. */
@@ -38,6 +39,7 @@ export interface ToolExecutorOptions {
   /** Opens a tool's circuit after repeated failures (timeouts, crashes), so a broken tool fails fast. */
   breaker?: BreakerOptions;
   gate?: ToolGate;
+  metrics?: AgentdMetrics;
 }
 
 /** Failures that say something about the tool itself, not about the call's arguments or rights. */
@@ -76,12 +78,14 @@ export class ToolExecutor {
   readonly #breakerOptions: BreakerOptions;
   readonly #breakers = new Map<string, CircuitBreaker>();
   readonly #gate: ToolGate | undefined;
+  readonly #metrics: AgentdMetrics | undefined;
 
   constructor(registry: ToolRegistry, options: ToolExecutorOptions = {}) {
     this.#registry = registry;
     this.#maxResultChars = options.maxResultChars ?? 65_536;
     this.#breakerOptions = options.breaker ?? DEFAULT_BREAKER;
     this.#gate = options.gate;
+    this.#metrics = options.metrics;
   }
 
   /** The circuit breaker of each tool called so far (for readiness and metrics). */
@@ -121,6 +125,13 @@ export class ToolExecutor {
       outcome = { id: call.id, name, ok: false, content: JSON.stringify({ error }), error, durationMs: 0 };
     }
     outcome.durationMs = performance.now() - started;
+    const metrics = this.#metrics;
+    if (metrics !== undefined) {
+      const series = metrics.tool(name);
+      if (outcome.ok) series.ok.inc();
+      else metrics.toolCalls.with(name, outcome.error?.code ?? 'error').inc();
+      series.duration.observe(outcome.durationMs / 1000);
+    }
     ctx.onEnd?.(outcome);
     return outcome;
   }

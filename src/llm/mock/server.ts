@@ -37,6 +37,8 @@ export class MockLlmServer {
   readonly #scenarios = new Map<string, Scenario>();
   readonly #sockets = new Set<Socket>();
   #url = '';
+  /** `traceparent` headers of the latest chat requests that carried one (last 100). */
+  readonly traceparents: string[] = [];
 
   private constructor(defaults: ScenarioDefaults) {
     this.#defaults = defaults;
@@ -94,6 +96,11 @@ export class MockLlmServer {
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/';
     if (req.method === 'POST' && url.endsWith('/chat/completions')) {
+      const traceparent = req.headers.traceparent;
+      if (typeof traceparent === 'string') {
+        this.traceparents.push(traceparent);
+        if (this.traceparents.length > 100) this.traceparents.shift();
+      }
       readBody(req, res, (raw) => this.#chat(raw, res));
       return;
     }

@@ -2,7 +2,7 @@ import Type from 'typebox';
 import type { Runtime } from '../../runtime/index.js';
 import type { App } from '../app.js';
 import { statusOfBody } from '../errors.js';
-import { identityOf, withUser } from '../identity.js';
+import { headerValue, identityOf, withUser } from '../identity.js';
 import { AgentParams, AgentSchema, RunAgentBody, RunErrorSchema, TaskSchema, taskJson } from '../schemas.js';
 import { streamTaskEvents } from '../sse.js';
 
@@ -46,6 +46,7 @@ export function agentRoutes(app: App, runtime: Runtime): void {
         agent: request.params.name,
         input: body.input,
         identity,
+        traceparent: headerValue(request.headers.traceparent),
         sessionId: body.session_id,
         metadata: body.metadata,
         model: body.model,

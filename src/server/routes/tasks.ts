@@ -1,7 +1,7 @@
 import { InvalidRequestError, NotFoundError } from '../../errors.js';
 import type { Runtime } from '../../runtime/index.js';
 import type { App } from '../app.js';
-import { identityOf, withUser } from '../identity.js';
+import { headerValue, identityOf, withUser } from '../identity.js';
 import {
   CreateTaskBody,
   ErrorResponseSchema,
@@ -58,6 +58,7 @@ export function taskRoutes(app: App, runtime: Runtime): void {
         agent: body.agent,
         input: body.input,
         identity,
+        traceparent: headerValue(request.headers.traceparent),
         sessionId: body.session_id,
         idempotencyKey: idempotencyKey(request.headers['idempotency-key']),
         metadata: body.metadata,
