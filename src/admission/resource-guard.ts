@@ -11,6 +11,8 @@ export interface ResourceGuardOptions {
   warnRatio: number;
   refuseRatio: number;
   checkIntervalMs: number;
+  /** Consecutive checks past `refuseRatio` before refusing: a single GC pause or starved second does not shed traffic. */
+  sustainChecks?: number;
 }
 
 export interface ResourceSnapshot {
@@ -32,6 +34,7 @@ export class ResourceGuard {
   readonly #timer: NodeJS.Timeout;
   readonly #heapLimitMb: number;
   #snapshot: ResourceSnapshot;
+  #overChecks = 0;
   #listener: ((from: ResourceState, to: ResourceState, snapshot: ResourceSnapshot) => void) | undefined;
 
   constructor(options: ResourceGuardOptions) {
@@ -69,8 +72,9 @@ export class ResourceGuard {
     const lagMs = this.#histogram.percentile(99) / 1e6;
     this.#histogram.reset();
     const pressure = Math.max(heapUsedMb / this.#heapLimitMb, lagMs / this.#options.maxEventLoopLagMs);
-    const state: ResourceState =
-      pressure >= this.#options.refuseRatio ? 'refuse' : pressure >= this.#options.warnRatio ? 'warn' : 'ok';
+    this.#overChecks = pressure >= this.#options.refuseRatio ? this.#overChecks + 1 : 0;
+    const sustained = this.#overChecks >= (this.#options.sustainChecks ?? 3);
+    const state: ResourceState = sustained ? 'refuse' : pressure >= this.#options.warnRatio ? 'warn' : 'ok';
     const previous = this.#snapshot.state;
     this.#snapshot = {
       state,

@@ -21,6 +21,8 @@ export interface AgentOptions {
   maxUsd?: number;
   /** Near its budget, continue on the next cheaper tier instead of stopping. */
   budgetStepDown?: boolean;
+  /** Reuse model replies for identical requests (always on at temperature 0). */
+  cache?: boolean;
   temperature?: number;
   maxOutputTokens?: number;
   session?: { maxMessages?: number; maxTokens?: number };
@@ -65,6 +67,7 @@ export class Agent {
   readonly tokenBudget: number | undefined;
   readonly maxUsd: number | undefined;
   readonly budgetStepDown: boolean;
+  readonly cache: boolean;
   readonly temperature: number | undefined;
   readonly maxOutputTokens: number | undefined;
   readonly windowMessages: number;
@@ -85,6 +88,7 @@ export class Agent {
     this.tokenBudget = fields.tokenBudget;
     this.maxUsd = fields.maxUsd;
     this.budgetStepDown = fields.budgetStepDown;
+    this.cache = fields.cache;
     this.temperature = fields.temperature;
     this.maxOutputTokens = fields.maxOutputTokens;
     this.windowMessages = fields.windowMessages;
@@ -106,6 +110,7 @@ export class Agent {
       tokenBudget: config.token_budget,
       maxUsd: config.max_usd,
       budgetStepDown: config.budget_step_down,
+      cache: config.cache,
       temperature: config.temperature,
       maxOutputTokens: config.max_output_tokens,
       windowMessages: config.session?.max_messages ?? 50,
@@ -128,6 +133,7 @@ export class Agent {
       tokenBudget: options.tokenBudget,
       maxUsd: options.maxUsd,
       budgetStepDown: options.budgetStepDown ?? false,
+      cache: options.cache ?? false,
       temperature: options.temperature,
       maxOutputTokens: options.maxOutputTokens,
       windowMessages: options.session?.maxMessages ?? 50,

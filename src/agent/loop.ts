@@ -1,5 +1,6 @@
 import { SpanKind } from '@opentelemetry/api';
 import { type AdmissionController, type BudgetCheck, periodOf } from '../admission/index.js';
+import { ResponseCache } from '../cache/index.js';
 import type { Config, Tier } from '../config/index.js';
 import { TIERS } from '../config/index.js';
 import {
@@ -22,6 +23,7 @@ import type {
   ModelRoute,
   ModelRouter,
   ModelSelector,
+  RouterSink,
 } from '../llm/index.js';
 import {
   type AgentdMetrics,
@@ -52,6 +54,8 @@ export interface LoopDeps {
   limits: Config['limits'];
   metrics: AgentdMetrics;
   tracing: Tracing;
+  /** Reused model replies for deterministic requests (absent when caching is off). */
+  responses: ResponseCache | undefined;
 }
 
 /** Longest a task waits for its per-minute token budget to refill before it gives up. */
@@ -169,8 +173,16 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
     );
     callContext.traceparent = traceparentOf(span);
     let call: LlmCall;
+    let cached = false;
     try {
-      call = await deps.router.chat(chain, request, callContext);
+      if (
+        deps.responses !== undefined &&
+        ResponseCache.cacheable(request, agent.cache || options.cache === true)
+      ) {
+        ({ call, cached } = await cachedChat(task, chain, request, callContext, deps, deps.responses));
+      } else {
+        call = await deps.router.chat(chain, request, callContext);
+      }
     } catch (err) {
       endSpan(span, {}, toAgentdError(err));
       throw err;
@@ -191,6 +203,7 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
       usage: result.usage,
       cost_usd: call.costUsd,
       ...(call.failedAttempts.length > 0 ? { failed_attempts: call.failedAttempts } : {}),
+      ...(cached ? { cached: true } : {}),
     });
     const assistant: ChatMessage = { role: 'assistant', content: result.content };
     if (result.toolCalls.length > 0) assistant.tool_calls = result.toolCalls;
@@ -294,6 +307,82 @@ async function reserveTokens(
     }
     await sleep(wait, task.cancellation);
   }
+}
+
+/** Passes streamed output to the task and keeps a copy of the text pieces for the cache. */
+class RecordingSink implements RouterSink {
+  readonly chunks: string[] = [];
+  readonly #task: Task;
+
+  constructor(task: Task) {
+    this.#task = task;
+  }
+
+  onText(text: string): void {
+    this.chunks.push(text);
+    this.#task.onText(text);
+  }
+
+  onDiscard(error: AgentdError, model: string): void {
+    this.chunks.length = 0;
+    this.#task.onDiscard(error, model);
+  }
+}
+
+/**
+ * A model call through the response cache. The first of identical requests calls the model and
+ * streams live; requests arriving while it runs, or later within the TTL, replay its pieces as a
+ * stream. A replayed answer is free: zero usage and cost (the original's usage is in the event).
+ */
+async function cachedChat(
+  task: Task,
+  chain: ModelRoute[],
+  request: Omit<ChatRequest, 'model'>,
+  context: CallContext,
+  deps: LoopDeps,
+  responses: ResponseCache,
+): Promise<{ call: LlmCall; cached: boolean }> {
+  const key = ResponseCache.key(task.record.tenant_id, chain[0]?.id ?? '', request);
+  let fresh: LlmCall | undefined;
+  const reply = await responses.get(task.record.tenant_id, key, async () => {
+    const sink = new RecordingSink(task);
+    const call = await deps.router.chat(chain, request, { ...context, sink });
+    fresh = call;
+    return {
+      chunks: sink.chunks,
+      toolCalls: call.result.toolCalls,
+      finishReason: call.result.finishReason,
+      usage: call.result.usage,
+      model: call.model,
+    };
+  });
+  if (fresh !== undefined) return { call: fresh, cached: false };
+  if (reply === undefined) return { call: await deps.router.chat(chain, request, context), cached: false };
+  // Let a listener that arrives with the request (a streaming client) subscribe before the
+  // replay, so it receives the pieces as a stream.
+  await new Promise((resolve) => setImmediate(resolve));
+  for (const chunk of reply.chunks) task.onText(chunk);
+  const content = reply.chunks.length === 0 ? null : reply.chunks.join('');
+  return {
+    cached: true,
+    call: {
+      result: {
+        content,
+        toolCalls: reply.toolCalls,
+        finishReason: reply.finishReason,
+        usage: { input_tokens: 0, output_tokens: 0 },
+        usageEstimated: false,
+        providerModel: reply.model,
+        ttftMs: 0,
+        skippedChunks: 0,
+      },
+      model: reply.model,
+      provider: 'cache',
+      costUsd: 0,
+      failedAttempts: [],
+      durationMs: 0,
+    },
+  };
 }
 
 /** Records a finished task in metrics and ends its span. */

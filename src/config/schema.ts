@@ -141,6 +141,10 @@ export const AgentSchema = Type.Object(
     max_output_tokens: Type.Optional(Type.Integer({ minimum: 1 })),
     session: Type.Optional(Type.Partial(SessionWindowSchema)),
     max_usd: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'cost one task may reach' })),
+    cache: Type.Boolean({
+      default: false,
+      description: 'reuse model replies for identical requests (always on at temperature 0)',
+    }),
     budget_step_down: Type.Boolean({
       default: false,
       description: 'near its budget, continue on the next cheaper tier instead of stopping',
@@ -240,6 +244,10 @@ export const ConfigSchema = Type.Object(
     tools: Type.Object(
       {
         breaker: BreakerSchema,
+        cache: Type.Record(Type.String(), Type.Integer({ minimum: 1 }), {
+          default: {},
+          description: 'tool name → result TTL in ms, for tools whose results may be reused',
+        }),
         http_fetch: Type.Object(
           {
             allowed_hosts: Type.Array(Type.String(), { default: [], description: 'exact hosts or *.suffix' }),
@@ -248,6 +256,24 @@ export const ConfigSchema = Type.Object(
           },
           { additionalProperties: false, default: {} },
         ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    cache: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        max_entries: Type.Integer({ minimum: 1, default: 10_000, description: 'L1 entries per cache' }),
+        max_bytes: Type.Integer({
+          minimum: 1024,
+          default: 64 * 1024 * 1024,
+          description: 'L1 memory per cache',
+        }),
+        response_ttl_ms: Type.Integer({
+          minimum: 1,
+          default: 3_600_000,
+          description: 'cached model replies',
+        }),
+        negative_ttl_ms: Type.Integer({ minimum: 1, default: 5_000, description: 'cached "absent" results' }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -347,6 +373,11 @@ export const ConfigSchema = Type.Object(
             warn_ratio: Type.Number({ minimum: 0, maximum: 1, default: 0.8 }),
             refuse_ratio: Type.Number({ minimum: 0, maximum: 1, default: 0.95 }),
             check_interval_ms: Type.Integer({ minimum: 10, default: 1000 }),
+            sustain_checks: Type.Integer({
+              minimum: 1,
+              default: 3,
+              description: 'consecutive checks past refuse_ratio before new tasks are refused',
+            }),
           },
           { additionalProperties: false, default: {} },
         ),

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import {
   AdmissionController,
@@ -22,6 +23,7 @@ import {
   Task,
   type TaskEventListener,
 } from '../agent/index.js';
+import { type CachedReply, MultiLevelCache, ResponseCache } from '../cache/index.js';
 import { type Config, loadConfig, MODES, TIERS } from '../config/index.js';
 import {
   BudgetExhaustedError,
@@ -103,6 +105,8 @@ export interface SubmitRequest {
   identity?: Identity | undefined;
   /** W3C trace context of the caller; the task's span continues it. */
   traceparent?: string | undefined;
+  /** Reuse cached model replies for this task (as the agent's `cache` does). */
+  cache?: boolean | undefined;
 }
 
 export interface Submission {
@@ -146,6 +150,7 @@ function createAdmission(config: Config, log: Logger): AdmissionController {
     warnRatio: resource.warn_ratio,
     refuseRatio: resource.refuse_ratio,
     checkIntervalMs: resource.check_interval_ms,
+    sustainChecks: resource.sustain_checks,
   });
   guard.onStateChange((from, to, snapshot) => {
     const level = to === 'ok' ? 'info' : to === 'warn' ? 'warn' : 'error';
@@ -187,6 +192,9 @@ export class Runtime {
   readonly keys: ApiKeys;
   readonly metrics: AgentdMetrics;
   readonly tracing: Tracing;
+  /** Cached model replies and tool results (undefined when `cache.enabled` is false). */
+  readonly responses: ResponseCache | undefined;
+  readonly #cacheRedis: Redis[] = [];
   readonly #providers: StartedProviders;
   readonly #agents = new Map<string, Agent>();
   readonly #active = new Map<string, Task>();
@@ -220,10 +228,14 @@ export class Runtime {
     this.#providers = providers;
     this.registry = registry;
     this.router = new ModelRouter(config, providers.providers, this.metrics);
+    const caches = this.#createCaches();
+    this.responses = caches?.responses;
     this.#executor = new ToolExecutor(registry, {
       breaker: breakerOptions(config.tools.breaker),
       gate: admission,
       metrics: this.metrics,
+      results: caches?.results,
+      ttls: config.tools.cache,
     });
     this.#registerGauges();
     const models = config.limits.models;
@@ -400,6 +412,7 @@ export class Runtime {
         tools: request.tools,
         priority: request.priority,
         timeout_ms: request.timeoutMs,
+        cache: request.cache,
       },
       attempt: 1,
       event_seq: 0,
@@ -612,6 +625,44 @@ export class Runtime {
     }
     await this.#providers.close();
     await this.tracing.shutdown();
+    for (const client of this.#cacheRedis) client.disconnect();
+  }
+
+  /** The response and tool-result caches: L1 here, L2 on Redis when `redis.url` is set. */
+  #createCaches(): { responses: ResponseCache; results: MultiLevelCache<{ r: unknown }> } | undefined {
+    const config = this.config.cache;
+    if (!config.enabled) return undefined;
+    let redis: { client: Redis; subscriber: Redis; prefix: string } | undefined;
+    if (this.config.redis.url !== undefined) {
+      const options = {
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+        enableAutoPipelining: true,
+      } as const;
+      const client = new Redis(this.config.redis.url, options);
+      const subscriber = new Redis(this.config.redis.url, { maxRetriesPerRequest: 1 });
+      for (const connection of [client, subscriber]) connection.on('error', () => {});
+      this.#cacheRedis.push(client, subscriber);
+      redis = { client, subscriber, prefix: this.config.redis.key_prefix };
+    }
+    const common = {
+      maxEntries: config.max_entries,
+      maxBytes: config.max_bytes,
+      negativeTtlMs: config.negative_ttl_ms,
+      redis,
+      metrics: this.metrics,
+    };
+    return {
+      responses: new ResponseCache(
+        new MultiLevelCache<CachedReply>({
+          name: 'llm_response',
+          defaultTtlMs: config.response_ttl_ms,
+          ...common,
+        }),
+        config.response_ttl_ms,
+      ),
+      results: new MultiLevelCache<{ r: unknown }>({ name: 'tool_result', defaultTtlMs: 60_000, ...common }),
+    };
   }
 
   #registerGauges(): void {
@@ -704,6 +755,7 @@ export class Runtime {
         limits: this.config.limits,
         metrics: this.metrics,
         tracing: this.tracing,
+        responses: this.responses,
       });
     }
     this.#retire(task);

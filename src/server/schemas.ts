@@ -111,6 +111,7 @@ const TaskFields = {
     Type.Array(Type.String({ maxLength: 64 }), { maxItems: 128, description: 'narrows the agent tools' }),
   ),
   timeout_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000 })),
+  cache: Type.Optional(Type.Boolean({ description: 'reuse a cached reply for an identical request' })),
 };
 
 export const CreateTaskBody = Type.Object(

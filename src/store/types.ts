@@ -14,6 +14,8 @@ export interface TaskOptions {
   tools?: string[] | undefined;
   priority?: number | undefined;
   timeout_ms?: number | undefined;
+  /** Reuse cached model replies for this task (like the agent's `cache`). */
+  cache?: boolean | undefined;
 }
 
 /** A task as stored and as returned by the API. Times are milliseconds since the epoch. */

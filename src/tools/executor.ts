@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { type BreakerOptions, CircuitBreaker, DEFAULT_BREAKER } from '../admission/index.js';
+import type { MultiLevelCache } from '../cache/index.js';
 import {
   CircuitOpenError,
   ConcurrencyLimitedError,
@@ -14,7 +16,7 @@ import type { AbortTarget, Cancellation, ChildCancellation } from '../lib/cancel
 import { coarseTimer } from '../lib/coarse-timer.js';
 import type { ToolCall } from '../llm/index.js';
 import type { AgentdMetrics } from '../observability/index.js';
-import type { ToolRegistry } from './registry.js';
+import type { RegisteredTool, ToolRegistry } from './registry.js';
 
 /** The outcome of one tool call, as recorded in the task and returned to the model. */
 export interface ToolCallOutcome {
@@ -40,6 +42,10 @@ export interface ToolExecutorOptions {
   breaker?: BreakerOptions;
   gate?: ToolGate;
   metrics?: AgentdMetrics;
+  /** Results of cacheable tools (a tool's `cacheTtlMs`, or `ttls` by name). */
+  results?: MultiLevelCache<{ r: unknown }>;
+  /** Result TTLs by tool name (configuration), overriding the tools' own `cacheTtlMs`. */
+  ttls?: Readonly<Record<string, number>>;
 }
 
 /** Failures that say something about the tool itself, not about the call's arguments or rights. */
@@ -79,6 +85,8 @@ export class ToolExecutor {
   readonly #breakers = new Map<string, CircuitBreaker>();
   readonly #gate: ToolGate | undefined;
   readonly #metrics: AgentdMetrics | undefined;
+  readonly #results: MultiLevelCache<{ r: unknown }> | undefined;
+  readonly #ttls: Readonly<Record<string, number>>;
 
   constructor(registry: ToolRegistry, options: ToolExecutorOptions = {}) {
     this.#registry = registry;
@@ -86,6 +94,8 @@ export class ToolExecutor {
     this.#breakerOptions = options.breaker ?? DEFAULT_BREAKER;
     this.#gate = options.gate;
     this.#metrics = options.metrics;
+    this.#results = options.results;
+    this.#ttls = options.ttls ?? {};
   }
 
   /** The circuit breaker of each tool called so far (for readiness and metrics). */
@@ -157,6 +167,33 @@ export class ToolExecutor {
         },
       );
     }
+    const ttlMs = this.#ttls[name] ?? tool.definition.cacheTtlMs;
+    if (ttlMs !== undefined && this.#results !== undefined) {
+      // Equal arguments from the same tenant within the TTL reuse the result (one call for concurrent ones).
+      const key = createHash('sha256')
+        .update(`${ctx.tenantId}\u0000${name}\u0000${JSON.stringify(args)}`)
+        .digest('base64url');
+      const cached = await this.#results.get(
+        key,
+        async () => ({ r: await this.#execute(tool, name, args, call, ctx) }),
+        {
+          ttlMs,
+          tags: [`tool:${name}`],
+        },
+      );
+      return cached?.r;
+    }
+    return this.#execute(tool, name, args, call, ctx);
+  }
+
+  /** Calls the handler under the tool's breaker, limits and deadline. */
+  async #execute(
+    tool: RegisteredTool,
+    name: string,
+    args: unknown,
+    call: ToolCall,
+    ctx: ToolRunContext,
+  ): Promise<unknown> {
     const breaker = this.#breaker(name);
     if (!breaker.tryAcquire()) {
       throw new CircuitOpenError(`tool "${name}" is failing repeatedly; its circuit is open`, {

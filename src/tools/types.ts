@@ -19,6 +19,8 @@ export interface ToolDefinition<Args = Record<string, unknown>, Result = unknown
   parameters: JsonSchema;
   /** Overrides the agent's `tool_timeout_ms` for this tool. */
   timeoutMs?: number;
+  /** Results of equal arguments may be reused for this long (per tenant); off when unset. */
+  cacheTtlMs?: number;
   handler(args: Args, ctx: ToolContext): Result | Promise<Result>;
 }
 

@@ -166,7 +166,9 @@ describe('AdmissionController', () => {
       checkIntervalMs: 60_000,
     });
     try {
-      assert.equal(guard.check().state, 'refuse');
+      assert.equal(guard.check().state, 'warn', 'one check past the limit only warns');
+      guard.check();
+      assert.equal(guard.check().state, 'refuse', 'sustained pressure refuses');
       const admission = new AdmissionController(config, new LocalLimits(), { guard });
       const error = refusal(() => admission.admit(acme, 'a', 't1', 0));
       assert.equal(error.code, 'AGENTD_OVERLOADED');

@@ -54,6 +54,7 @@ export function agentRoutes(app: App, runtime: Runtime): void {
         mode: body.mode,
         tools: body.tools,
         timeoutMs: body.timeout_ms,
+        cache: body.cache,
       });
       if (body.stream === true) {
         await streamTaskEvents(runtime, request, reply, task.id, identity.tenantId, undefined);

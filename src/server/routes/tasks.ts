@@ -68,6 +68,7 @@ export function taskRoutes(app: App, runtime: Runtime): void {
         tools: body.tools,
         priority: body.priority,
         timeoutMs: body.timeout_ms,
+        cache: body.cache,
         durable: true,
       });
       const asked =

@@ -1,0 +1,2 @@
+export { type CacheOptions, MultiLevelCache, type SetOptions } from './multi-level.js';
+export { type CachedReply, ResponseCache } from './response-cache.js';
