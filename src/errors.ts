@@ -92,6 +92,7 @@ export const TimeoutError = declare('AGENTD_TIMEOUT', 504, true);
 export const CancelledError = declare('AGENTD_CANCELLED', 499, false);
 export const MaxIterationsError = declare('AGENTD_MAX_ITERATIONS', 422, false);
 export const InterruptedError = declare('AGENTD_INTERRUPTED', 500, true);
+export const DeadlineExceededError = declare('AGENTD_DEADLINE_EXCEEDED', 504, true);
 
 // Provider faults.
 export const ProviderRateLimitedError = declare('AGENTD_PROVIDER_RATE_LIMITED', 429, true);

@@ -111,6 +111,19 @@ export const LimitSetSchema = Type.Object(
     tokens_per_month: Type.Optional(Type.Integer({ minimum: 1 })),
     usd_per_day: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     usd_per_month: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    weight: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        description: "a tenant's share of task starts when several wait (default 1)",
+      }),
+    ),
+    priority: Type.Optional(
+      Type.Integer({
+        minimum: -1000,
+        maximum: 1000,
+        description: "default priority of this tenant's or key's tasks",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -405,6 +418,19 @@ export const ConfigSchema = Type.Object(
           description: 'events kept per task for resume',
         }),
         max_input_chars: Type.Integer({ minimum: 1, default: 200_000 }),
+        adaptive_concurrency: Type.Object(
+          {
+            enabled: Type.Boolean({ default: true }),
+            target_lag_ms: Type.Integer({
+              minimum: 1,
+              default: 200,
+              description: 'event-loop delay p99 to stay under',
+            }),
+            min_concurrency: Type.Integer({ minimum: 1, default: 16 }),
+            interval_ms: Type.Integer({ minimum: 100, default: 1000 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -25,6 +25,11 @@ export class PriorityQueue<T> {
     }
   }
 
+  /** The priority of the item `pop` would return. */
+  peekPriority(): number | undefined {
+    return this.#heap[0]?.priority;
+  }
+
   pop(): T | undefined {
     const heap = this.#heap;
     if (heap.length === 0) return undefined;

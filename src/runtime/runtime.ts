@@ -29,6 +29,7 @@ import {
   BudgetExhaustedError,
   CancelledError,
   ConfigError,
+  DeadlineExceededError,
   InterruptedError,
   InvalidRequestError,
   NotFoundError,
@@ -42,7 +43,7 @@ import { uuidv7 } from '../lib/ids.js';
 import { estimateTokens } from '../lib/tokens.js';
 import { ModelRouter, type StartedProviders, startProviders } from '../llm/index.js';
 import { AgentdMetrics, createLogger, type Logger, Tracing } from '../observability/index.js';
-import { LocalScheduler } from '../queue/index.js';
+import { AdaptiveConcurrency, FairScheduler } from '../queue/index.js';
 import {
   openStore,
   type Page,
@@ -107,6 +108,8 @@ export interface SubmitRequest {
   traceparent?: string | undefined;
   /** Reuse cached model replies for this task (as the agent's `cache` does). */
   cache?: boolean | undefined;
+  /** The task must start within this many milliseconds, or it fails with AGENTD_DEADLINE_EXCEEDED. */
+  deadlineMs?: number | undefined;
 }
 
 export interface Submission {
@@ -200,7 +203,8 @@ export class Runtime {
   readonly #active = new Map<string, Task>();
   readonly #recent = new LRUCache<string, Task>({ max: 10_000, ttl: 10 * 60_000 });
   readonly #idempotency = new Map<string, Task>();
-  readonly #scheduler: LocalScheduler<Task>;
+  readonly #scheduler: FairScheduler<Task>;
+  readonly #adaptive: AdaptiveConcurrency | undefined;
   readonly #executor: ToolExecutor;
   readonly #startedAt = Date.now();
   #finishedTasks = 0;
@@ -244,10 +248,30 @@ export class Runtime {
       admit: (model, estimate) => admission.admitModel(model, estimate),
       settle: (model, estimate, tokens) => admission.settleModel(model, estimate, tokens),
     });
-    this.#scheduler = new LocalScheduler(
-      { maxConcurrency: config.tasks.max_concurrency, maxQueue: config.tasks.max_queue },
+    const limits = config.limits;
+    this.#scheduler = new FairScheduler<Task>(
+      {
+        maxConcurrency: config.tasks.max_concurrency,
+        maxQueue: config.tasks.max_queue,
+        weight: (tenant) => limits.tenants[tenant]?.weight ?? limits.default_tenant?.weight ?? 1,
+      },
+      {
+        tenant: (task) => task.record.tenant_id,
+        priority: (task) => task.record.options.priority ?? 0,
+        deadline: (task) => task.record.options.deadline_at,
+      },
       (task) => this.#execute(task),
+      (task) => this.#missedDeadline(task),
     );
+    const adaptive = config.tasks.adaptive_concurrency;
+    this.#adaptive = adaptive.enabled
+      ? new AdaptiveConcurrency(this.#scheduler, {
+          targetLagMs: adaptive.target_lag_ms,
+          minConcurrency: Math.min(adaptive.min_concurrency, config.tasks.max_concurrency),
+          maxConcurrency: config.tasks.max_concurrency,
+          intervalMs: adaptive.interval_ms,
+        })
+      : undefined;
   }
 
   /** Loads configuration, starts providers and storage, and recovers unfinished tasks. */
@@ -410,8 +434,9 @@ export class Runtime {
         tier: request.tier,
         mode: request.mode,
         tools: request.tools,
-        priority: request.priority,
+        priority: request.priority ?? identity.limits?.priority ?? this.#tenantPriority(tenantId),
         timeout_ms: request.timeoutMs,
+        deadline_at: request.deadlineMs === undefined ? undefined : Date.now() + request.deadlineMs,
         cache: request.cache,
       },
       attempt: 1,
@@ -425,15 +450,14 @@ export class Runtime {
     task.events.append('task.queued', { agent: agent.name });
     this.#active.set(record.id, task);
     if (key !== undefined) this.#idempotency.set(`${tenantId}\u0000${key}`, task);
-    const priority = request.priority ?? 0;
     if (admitted instanceof QueuedAdmission) {
       // Accepted, waiting for a concurrency slot: stored now, scheduled when the slot is granted.
       admitted.granted.then(
-        (ticket) => this.#schedule(task, ticket, priority),
+        (ticket) => this.#schedule(task, ticket),
         (err: unknown) => this.#failQueued(task, err),
       );
     } else {
-      this.#schedule(task, admitted, priority);
+      this.#schedule(task, admitted);
     }
     const persisted = this.store.insertTask(record, request.durable === true);
     if (request.durable === true) {
@@ -603,6 +627,7 @@ export class Runtime {
     this.#closed = true;
     this.#draining = true;
     this.#scheduler.pause();
+    this.#adaptive?.close();
     const drainMs = options.drainMs ?? 30_000;
     if (this.#scheduler.active > 0 && drainMs > 0) {
       let timer: NodeJS.Timeout | undefined;
@@ -762,13 +787,37 @@ export class Runtime {
   }
 
   /** Hands an admitted task to the scheduler (which has room: checked before admission). */
-  #schedule(task: Task, ticket: TaskTicket, priority: number): void {
+  #schedule(task: Task, ticket: TaskTicket): void {
     task.ticket = ticket;
     if (task.finished) {
       this.admission.release(ticket);
       return;
     }
-    this.#scheduler.submit(task, priority, { force: true });
+    this.#scheduler.submit(task, { force: true });
+  }
+
+  /** A queued task that could not start before its deadline fails at once. */
+  #missedDeadline(task: Task): void {
+    if (task.finished) return;
+    const deadline = task.record.options.deadline_at ?? 0;
+    task.finish(
+      'failed',
+      null,
+      new DeadlineExceededError('the task could not start before its deadline', {
+        details: {
+          limit: 'deadline',
+          deadline: new Date(deadline).toISOString(),
+          waited_ms: Date.now() - task.record.created_at,
+        },
+      }).toBody(),
+    );
+    this.store.updateTask(task.record);
+    this.#retire(task);
+  }
+
+  #tenantPriority(tenant: string): number | undefined {
+    const limits = this.config.limits;
+    return limits.tenants[tenant]?.priority ?? limits.default_tenant?.priority;
   }
 
   /** A task that waited for a slot and gave up (queue timeout): it fails with the reason. */
@@ -847,7 +896,7 @@ export class Runtime {
       if (record.idempotency_key !== null) {
         this.#idempotency.set(`${record.tenant_id}\u0000${record.idempotency_key}`, task);
       }
-      this.#scheduler.submit(task, record.options.priority ?? 0, { force: true });
+      this.#scheduler.submit(task, { force: true });
       requeued++;
     }
     if (unfinished.length > 0) this.log.info({ requeued, failed }, 'recovered tasks left by a previous run');

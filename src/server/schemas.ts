@@ -112,6 +112,13 @@ const TaskFields = {
   ),
   timeout_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000 })),
   cache: Type.Optional(Type.Boolean({ description: 'reuse a cached reply for an identical request' })),
+  deadline_ms: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 86_400_000,
+      description: 'fail unless the task starts within this many ms',
+    }),
+  ),
 };
 
 export const CreateTaskBody = Type.Object(

@@ -16,6 +16,8 @@ export interface TaskOptions {
   timeout_ms?: number | undefined;
   /** Reuse cached model replies for this task (like the agent's `cache`). */
   cache?: boolean | undefined;
+  /** Epoch ms by which the task must have started, or it fails with AGENTD_DEADLINE_EXCEEDED. */
+  deadline_at?: number | undefined;
 }
 
 /** A task as stored and as returned by the API. Times are milliseconds since the epoch. */

@@ -214,6 +214,7 @@ export class ToolExecutor {
         tenantId: ctx.tenantId,
         agent: ctx.agent,
         callId: call.id,
+        idempotencyKey: idempotencyKey(ctx.taskId, name, args),
       });
       const result = pending instanceof Promise ? await raceAbort(pending, cancellation) : pending;
       breaker.onSuccess(performance.now() - started);
@@ -245,6 +246,14 @@ export class ToolExecutor {
     if (text.length <= this.#maxResultChars) return text;
     return `${text.slice(0, this.#maxResultChars)}… [truncated ${text.length - this.#maxResultChars} characters]`;
   }
+}
+
+/** Stable across re-runs of a task: its id, the tool, and the arguments (not the model's call id). */
+function idempotencyKey(taskId: string, name: string, args: unknown): string {
+  return createHash('sha256')
+    .update(`${taskId}\u0000${name}\u0000${JSON.stringify(args)}`)
+    .digest('base64url')
+    .slice(0, 32);
 }
 
 function parseArguments(raw: string, name: string): unknown {

@@ -9,6 +9,12 @@ export interface ToolContext {
   tenantId: string;
   agent: string;
   callId: string;
+  /**
+   * A key for side effects (payments, e-mails): the same for the same call of the same task, also
+   * when a restart runs the task again and the model repeats the call. Pass it to the systems you
+   * change so that a retried task does not act twice.
+   */
+  idempotencyKey: string;
 }
 
 /** A tool the model can call: a name, a JSON-Schema for its arguments, and a handler. */

@@ -71,13 +71,13 @@ describe('MultiLevelCache (L1)', () => {
     const c = cache();
     await c.set('a', '1', { tags: ['tenant:x'] });
     await c.set('b', '2', { tags: ['tenant:x', 'tool:y'] });
-    await c.set('c', '3', { tags: ['tenant:z'], ttlMs: 20 });
+    await c.set('c', '3', { tags: ['tenant:z'], ttlMs: 500 });
     await c.delete('a');
     assert.equal(c.peek('a'), undefined);
     await c.invalidateTag('tenant:x');
     assert.equal(c.peek('b'), undefined);
     assert.equal(c.peek('c'), '3');
-    await new Promise((resolve) => setTimeout(resolve, 40));
+    await new Promise((resolve) => setTimeout(resolve, 700));
     assert.equal(c.peek('c'), undefined, 'expired');
   });
 

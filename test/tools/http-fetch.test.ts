@@ -25,6 +25,7 @@ describe('http_fetch', () => {
     tenantId: 'd',
     agent: 'a',
     callId: 'c',
+    idempotencyKey: 'k',
   });
 
   it('matches hosts exactly or by *.suffix', () => {

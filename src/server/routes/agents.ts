@@ -55,6 +55,7 @@ export function agentRoutes(app: App, runtime: Runtime): void {
         tools: body.tools,
         timeoutMs: body.timeout_ms,
         cache: body.cache,
+        deadlineMs: body.deadline_ms,
       });
       if (body.stream === true) {
         await streamTaskEvents(runtime, request, reply, task.id, identity.tenantId, undefined);

@@ -69,6 +69,7 @@ export function taskRoutes(app: App, runtime: Runtime): void {
         priority: body.priority,
         timeoutMs: body.timeout_ms,
         cache: body.cache,
+        deadlineMs: body.deadline_ms,
         durable: true,
       });
       const asked =
