@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { MockLlmServer } from '../llm/index.js';
-import { intFlag, parse, str } from './args.js';
+import { fail, intFlag, parse, str } from './args.js';
 
 export const MOCK_HELP = `Usage: agentd mock-llm [options]
 
@@ -21,6 +22,8 @@ Options:
       --ttft-ms <ms>       delay before the first token (default 0)
       --interval-ms <ms>   delay between tokens (default 0)
       --tokens <n>         tokens in a generated answer (default 12)
+      --tls-key <file>     serve HTTPS with HTTP/2 (and HTTP/1.1): PEM private key…
+      --tls-cert <file>    …and certificate
   -h, --help               show this help`;
 
 export async function mockLlm(args: string[]): Promise<void> {
@@ -31,6 +34,8 @@ export async function mockLlm(args: string[]): Promise<void> {
     'ttft-ms': { type: 'string' },
     'interval-ms': { type: 'string' },
     tokens: { type: 'string' },
+    'tls-key': { type: 'string' },
+    'tls-cert': { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(`${MOCK_HELP}\n`);
@@ -45,7 +50,13 @@ export async function mockLlm(args: string[]): Promise<void> {
   if (ttft !== undefined) defaults.ttftMs = ttft;
   if (interval !== undefined) defaults.intervalMs = interval;
   if (tokens !== undefined) defaults.tokens = tokens;
+  const key = str(values['tls-key']);
+  const cert = str(values['tls-cert']);
+  if ((key === undefined) !== (cert === undefined)) fail('--tls-key and --tls-cert go together');
   const mock = await MockLlmServer.start({
+    ...(key !== undefined && cert !== undefined
+      ? { tls: { key: readFileSync(key), cert: readFileSync(cert) } }
+      : {}),
     port: intFlag(values.port, 'port') ?? 8788,
     host: str(values.host) ?? '127.0.0.1',
     defaults,

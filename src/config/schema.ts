@@ -32,7 +32,18 @@ export const ProviderSchema = Type.Object(
     api_key_env: Type.Optional(Type.String({ description: 'read the key from this environment variable' })),
     headers: Type.Optional(Type.Record(Type.String(), Type.String())),
     connections: Type.Integer({ minimum: 1, maximum: 65_536, default: 128 }),
-    http2: Type.Boolean({ default: false }),
+    http2: Type.Boolean({
+      default: false,
+      description: 'negotiate HTTP/2 (TLS + ALPN): many streams per connection',
+    }),
+    max_concurrent_streams: Type.Integer({
+      minimum: 1,
+      default: 1000,
+      description: 'HTTP/2 streams per connection',
+    }),
+    ca_file: Type.Optional(
+      Type.String({ description: 'PEM file of a private CA to trust (self-hosted gateways)' }),
+    ),
     stream_usage: Type.Boolean({ default: true, description: 'send stream_options.include_usage' }),
     timeouts: Type.Optional(
       Type.Object(

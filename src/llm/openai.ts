@@ -37,6 +37,10 @@ export interface OpenAICompatibleOptions {
   connections?: number;
   /** Negotiate HTTP/2 where the provider offers it (TLS + ALPN). */
   http2?: boolean;
+  /** HTTP/2 streams per connection (default 1000). */
+  maxConcurrentStreams?: number;
+  /** PEM certificate(s) to trust in addition to the system's (a private CA). */
+  ca?: string;
   connectTimeoutMs?: number;
   /** Ask for usage in the stream (`stream_options.include_usage`); most providers support it. */
   streamUsage?: boolean;
@@ -73,8 +77,12 @@ export class OpenAICompatibleProvider implements Provider {
       connections: options.connections ?? 128,
       pipelining: 1,
       allowH2: options.http2 ?? false,
+      maxConcurrentStreams: options.maxConcurrentStreams ?? 1000,
       keepAliveTimeout: 30_000,
-      connect: { timeout: options.connectTimeoutMs ?? 10_000 },
+      connect: {
+        timeout: options.connectTimeoutMs ?? 10_000,
+        ...(options.ca === undefined ? {} : { ca: options.ca }),
+      },
     });
   }
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Config } from '../config/index.js';
 import { MockLlmServer } from './mock/index.js';
 import { OpenAICompatibleProvider } from './openai.js';
@@ -38,6 +39,8 @@ export async function startProviders(
         ...(entry.headers === undefined ? {} : { headers: entry.headers }),
         connections: entry.connections,
         http2: entry.http2,
+        maxConcurrentStreams: entry.max_concurrent_streams,
+        ...(entry.ca_file === undefined ? {} : { ca: readFileSync(entry.ca_file, 'utf8') }),
         connectTimeoutMs: entry.timeouts?.connect_ms ?? config.llm.timeouts.connect_ms,
         streamUsage: entry.stream_usage,
       }),

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { estimateTokens } from '../../lib/tokens.js';
 import type { ChatMessage, ToolSpec } from '../types.js';
@@ -11,6 +12,39 @@ export interface MockLlmOptions {
   /** 0 picks a free port. */
   port?: number;
   defaults?: Partial<ScenarioDefaults>;
+  /**
+   * Serve HTTPS with HTTP/2 (and HTTP/1.1) using this key and certificate: clients that speak
+   * HTTP/2 multiplex many streams over few connections, as real providers allow.
+   */
+  tls?: { key: string | Buffer; cert: string | Buffer };
+}
+
+/** What the mock uses of an HTTP/1.1 or HTTP/2 request (the two compat APIs share it). */
+interface Request {
+  readonly url?: string | undefined;
+  readonly method?: string | undefined;
+  readonly headers: Record<string, string | string[] | undefined>;
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+}
+
+/** What the mock uses of an HTTP/1.1 or HTTP/2 response. */
+interface Response {
+  writeHead(status: number, headers?: Record<string, string | number>): unknown;
+  setHeader(name: string, value: string): unknown;
+  write(chunk: string): boolean;
+  end(chunk?: string): unknown;
+  flushHeaders(): void;
+  readonly destroyed: boolean;
+  readonly socket: { destroy(): void } | null;
+}
+
+interface Listener {
+  listen(port: number, host: string, done: () => void): unknown;
+  address(): AddressInfo | string | null;
+  close(done: () => void): unknown;
+  once(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'connection' | 'secureConnection', listener: (socket: Socket) => void): unknown;
 }
 
 interface CompletionBody {
@@ -30,22 +64,34 @@ const MOCK_MODELS = ['mock', 'mock-small', 'mock-medium', 'mock-large'];
  * `parseScenario`) or from defaults given at start.
  */
 export class MockLlmServer {
-  readonly #server: Server;
+  readonly #server: Listener;
+  readonly #scheme: 'http' | 'https';
   readonly #defaults: ScenarioDefaults;
   readonly #counts = new Map<string, number>();
   readonly #scripts = new Map<string, ScriptedReply[]>();
   readonly #scenarios = new Map<string, Scenario>();
   readonly #sockets = new Set<Socket>();
   #url = '';
+  /** Chat requests that arrived over HTTP/2. */
+  http2Requests = 0;
   /** `traceparent` headers of the latest chat requests that carried one (last 100). */
   readonly traceparents: string[] = [];
 
-  private constructor(defaults: ScenarioDefaults) {
+  private constructor(defaults: ScenarioDefaults, tls: MockLlmOptions['tls']) {
     this.#defaults = defaults;
-    this.#server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) =>
-      this.#handle(req, res),
-    );
-    this.#server.on('connection', (socket: Socket) => {
+    this.#scheme = tls === undefined ? 'http' : 'https';
+    this.#server =
+      tls === undefined
+        ? createServer(
+            { keepAliveTimeout: 65_000, requestTimeout: 0 },
+            (req: IncomingMessage, res: ServerResponse) => this.#handle(req, res),
+          )
+        : createSecureServer(
+            { ...tls, allowHTTP1: true, settings: { maxConcurrentStreams: 1_000_000 } },
+            (req: Http2ServerRequest, res: Http2ServerResponse) =>
+              this.#handle(req, res as unknown as Response),
+          );
+    this.#server.on(tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
       socket.setNoDelay(true);
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
@@ -54,14 +100,14 @@ export class MockLlmServer {
 
   /** Starts a mock server and resolves once it listens. */
   static async start(options: MockLlmOptions = {}): Promise<MockLlmServer> {
-    const mock = new MockLlmServer({ ...DEFAULT_SCENARIO, ...options.defaults });
+    const mock = new MockLlmServer({ ...DEFAULT_SCENARIO, ...options.defaults }, options.tls);
     await new Promise<void>((resolve, reject) => {
       mock.#server.once('error', reject);
       mock.#server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
     });
     const address = mock.#server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    mock.#url = `http://${host}:${address.port}/v1`;
+    mock.#url = `${mock.#scheme}://${host}:${address.port}/v1`;
     return mock;
   }
 
@@ -93,9 +139,10 @@ export class MockLlmServer {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
-  #handle(req: IncomingMessage, res: ServerResponse): void {
+  #handle(req: Request, res: Response): void {
     const url = req.url ?? '/';
     if (req.method === 'POST' && url.endsWith('/chat/completions')) {
+      if ((req as { httpVersion?: string }).httpVersion === '2.0') this.http2Requests++;
       const traceparent = req.headers.traceparent;
       if (typeof traceparent === 'string') {
         this.traceparents.push(traceparent);
@@ -124,7 +171,7 @@ export class MockLlmServer {
    * `POST /v1/embeddings`: `input` is a string or an array of strings; `dimensions` (or
    * `?dims=N` in the model name) sets the size, 384 by default. Faults apply as for chat.
    */
-  #embeddings(raw: string, res: ServerResponse): void {
+  #embeddings(raw: string, res: Response): void {
     let body: { model?: unknown; input?: unknown; dimensions?: unknown; encoding_format?: unknown };
     try {
       body = JSON.parse(raw) as typeof body;
@@ -190,7 +237,7 @@ export class MockLlmServer {
     return scenario;
   }
 
-  #chat(raw: string, res: ServerResponse): void {
+  #chat(raw: string, res: Response): void {
     let body: CompletionBody;
     try {
       body = JSON.parse(raw) as CompletionBody;
@@ -225,7 +272,7 @@ function stepExchange(exchange: Exchange): void {
 
 /** One chat completion in flight: decides the reply and writes it, streamed or whole. */
 class Exchange {
-  readonly #res: ServerResponse;
+  readonly #res: Response;
   readonly #body: CompletionBody;
   readonly #scenario: Scenario;
   #fault: Scenario['fault'];
@@ -235,7 +282,7 @@ class Exchange {
   #next = 0;
 
   constructor(
-    res: ServerResponse,
+    res: Response,
     body: CompletionBody,
     scenario: Scenario,
     fault: Scenario['fault'],
@@ -447,7 +494,7 @@ class Exchange {
   }
 }
 
-function readBody(req: IncomingMessage, res: ServerResponse, onBody: (raw: string) => void): void {
+function readBody(req: Request, res: Response, onBody: (raw: string) => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
   req.on('data', (chunk: Buffer) => {
@@ -460,13 +507,13 @@ function readBody(req: IncomingMessage, res: ServerResponse, onBody: (raw: strin
   });
 }
 
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
+function sendJson(res: Response, status: number, value: unknown): void {
   const body = JSON.stringify(value);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string): void {
+function sendError(res: Response, status: number, code: string, message: string): void {
   const type = status === 429 ? 'requests' : status >= 500 ? 'server_error' : 'invalid_request_error';
   sendJson(res, status, { error: { message, type, param: null, code } });
 }
