@@ -52,6 +52,28 @@ describe('HTTP API', () => {
       assert.ok(Number.isFinite(overhead) && overhead >= 0);
     });
 
+    it('cancels the task when a synchronous caller hangs up, and only then', async () => {
+      const controller = new AbortController();
+      const pending = request(`${agentd.url}/v1/agents/assistant/run`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ input: 'long', model: 'mock/mock?tokens=100&interval_ms=20&id=hangup' }),
+        signal: controller.signal,
+      }).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const list = await call(agentd.url, 'GET', '/v1/tasks?limit=1');
+      const id = list.body.data[0].id;
+      assert.equal(list.body.data[0].status, 'running', 'still running while the caller waits');
+      controller.abort();
+      await pending;
+      let status = 'running';
+      for (let i = 0; i < 50 && status === 'running'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        status = (await call(agentd.url, 'GET', `/v1/tasks/${id}`)).body.status;
+      }
+      assert.equal(status, 'cancelled');
+    });
+
     it('maps mode to a tier and lets a request choose a tier or model', async () => {
       const simple = await call(agentd.url, 'POST', '/v1/agents/assistant/run', {
         input: 'hi',

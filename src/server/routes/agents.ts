@@ -62,8 +62,10 @@ export function agentRoutes(app: App, runtime: Runtime): void {
         return reply;
       }
       // A synchronous caller that hangs up will never read the answer: stop the work.
-      request.raw.once('close', () => {
-        if (!task.finished && !reply.sent) void runtime.cancel(task.id, identity.tenantId);
+      // The response's `close` (not the request's: that fires once the body is read) says the
+      // connection went away; before the answer was written, that is a hang-up.
+      reply.raw.once('close', () => {
+        if (!task.finished && !reply.raw.writableEnded) void runtime.cancel(task.id, identity.tenantId);
       });
       await task.wait();
       const overhead = reply.elapsedTime - task.providerMs - task.toolMs;
