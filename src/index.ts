@@ -34,8 +34,10 @@ export {
   type RuntimeOptions,
   type Submission,
   type SubmitRequest,
+  type ToolExecutionRequest,
   VERSION,
 } from './runtime/index.js';
+export type { Language, SandboxFile, SandboxResult, SandboxRunRequest } from './sandbox/index.js';
 export { buildServer } from './server/index.js';
 export type { Store, TaskRecord, TaskStatus } from './store/index.js';
 export { defineTool, type ToolContext, type ToolDefinition } from './tools/index.js';

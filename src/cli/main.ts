@@ -5,6 +5,7 @@ import { keys } from './keys.js';
 import { mockLlm } from './mock-llm.js';
 import { run } from './run.js';
 import { serve } from './serve.js';
+import { tool } from './tool.js';
 
 const HELP = `agentd ${VERSION} — a high-performance runtime for AI agents
 
@@ -16,6 +17,7 @@ Commands:
   mock-llm              start the offline OpenAI-compatible mock model
   config check          validate the configuration and show what it resolves to
   keys                  create, list and revoke API keys
+  tool run <name>       run one tool directly (e.g. run_python) and print its result
 
 Run "agentd <command> --help" for a command's options.`;
 
@@ -25,6 +27,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   'mock-llm': mockLlm,
   config: configCheck,
   keys,
+  tool,
 };
 
 async function main(argv: string[]): Promise<void> {

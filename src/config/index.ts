@@ -7,6 +7,12 @@ export {
   validate,
 } from './load.js';
 export {
+  type LanguageLimitsConfig,
+  type LanguageLimitsOverride,
+  type SandboxConfig,
+  SandboxSchema,
+} from './sandbox-schema.js';
+export {
   type AgentConfig,
   type BreakerConfig,
   type Config,

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { SandboxSchema } from './sandbox-schema.js';
 
 /**
  * The one configuration schema: `agentd.yaml` / `agentd.json`, environment overrides and the
@@ -280,6 +281,11 @@ export const ConfigSchema = Type.Object(
           },
           { additionalProperties: false, default: {} },
         ),
+        direct_execute: Type.Array(Type.String(), {
+          default: [],
+          description:
+            'tools POST /v1/tools/{name}/execute may run without naming an agent (none by default)',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -419,6 +425,7 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    sandbox: SandboxSchema,
     tasks: Type.Object(
       {
         max_concurrency: Type.Integer({ minimum: 1, default: 4096, description: 'tasks running at once' }),

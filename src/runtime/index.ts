@@ -7,4 +7,5 @@ export {
   type Submission,
   type SubmitRequest,
 } from './runtime.js';
+export type { ToolExecutionRequest } from './tool-execution.js';
 export { VERSION } from './version.js';

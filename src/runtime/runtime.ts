@@ -44,6 +44,7 @@ import { estimateTokens } from '../lib/tokens.js';
 import { ModelRouter, type StartedProviders, startProviders } from '../llm/index.js';
 import { AgentdMetrics, createLogger, type Logger, Tracing } from '../observability/index.js';
 import { AdaptiveConcurrency, FairScheduler } from '../queue/index.js';
+import { createSandboxTools, type Language, Sandbox, sandboxLanguage } from '../sandbox/index.js';
 import {
   openStore,
   type Page,
@@ -58,10 +59,12 @@ import {
   calculator,
   createHttpFetch,
   currentTime,
+  type ToolCallOutcome,
   type ToolDefinition,
   ToolExecutor,
   ToolRegistry,
 } from '../tools/index.js';
+import { executeTool, type ToolExecutionRequest } from './tool-execution.js';
 import { VERSION } from './version.js';
 
 export interface RuntimeOptions {
@@ -190,6 +193,8 @@ export class Runtime {
   readonly store: Store;
   readonly router: ModelRouter;
   readonly registry: ToolRegistry;
+  /** Runs `run_javascript` and `run_python` (pools start on first use, or at startup). */
+  readonly sandbox: Sandbox;
   readonly providerSource: string;
   readonly admission: AdmissionController;
   readonly keys: ApiKeys;
@@ -220,6 +225,7 @@ export class Runtime {
     registry: ToolRegistry,
     admission: AdmissionController,
     tracing: Tracing,
+    sandbox: Sandbox,
   ) {
     this.config = config;
     this.admission = admission;
@@ -231,6 +237,7 @@ export class Runtime {
     this.store = store;
     this.#providers = providers;
     this.registry = registry;
+    this.sandbox = sandbox;
     this.router = new ModelRouter(config, providers.providers, this.metrics);
     const caches = this.#createCaches();
     this.responses = caches?.responses;
@@ -290,6 +297,8 @@ export class Runtime {
         timeoutMs: fetchConfig.timeout_ms,
       }),
     );
+    const sandbox = new Sandbox(config.sandbox, log);
+    for (const tool of createSandboxTools(sandbox)) registry.register(tool);
     for (const tool of options.tools ?? []) registry.register(tool, { replace: true });
     for (const agent of options.agents ?? []) {
       for (const tool of agent.tools ?? [])
@@ -310,6 +319,7 @@ export class Runtime {
       registry,
       admission,
       tracing,
+      sandbox,
     );
     try {
       for (const [name, agentConfig] of Object.entries(config.agents)) {
@@ -324,11 +334,27 @@ export class Runtime {
         );
       }
       if (options.recover !== false) await runtime.#recover();
+      runtime.#prewarmSandbox();
     } catch (err) {
       await runtime.close({ drainMs: 0 });
       throw err;
     }
     return runtime;
+  }
+
+  /** Runs one tool directly, outside any task (`POST /v1/tools/{name}/execute`, `agentd tool run`). */
+  executeTool(request: ToolExecutionRequest): Promise<ToolCallOutcome> {
+    if (this.#draining) throw new ShuttingDownError('agentd is shutting down', { retryAfterMs: 5000 });
+    return executeTool(
+      {
+        registry: this.registry,
+        executor: this.#executor,
+        agent: (name) => this.#agents.get(name),
+        directTools: this.config.tools.direct_execute,
+        defaultTimeoutMs: 30_000,
+      },
+      request,
+    );
   }
 
   /** Agents by name, in declaration order. */
@@ -650,6 +676,7 @@ export class Runtime {
     }
     await this.#providers.close();
     await this.tracing.shutdown();
+    await this.sandbox.close();
     for (const client of this.#cacheRedis) client.disconnect();
   }
 
@@ -724,6 +751,24 @@ export class Runtime {
     }
     if (agent.model !== undefined) this.router.resolve({}, agent.model);
     this.#agents.set(agent.name, agent);
+  }
+
+  /** Starts the sandbox pools that some agent (or tools.direct_execute) will use, in the background. */
+  #prewarmSandbox(): void {
+    if (!this.config.sandbox.prewarm) return;
+    const languages = new Set<Language>();
+    const names = [
+      ...this.config.tools.direct_execute,
+      ...[...this.#agents.values()].flatMap((a) => a.tools),
+    ];
+    for (const name of names) {
+      const language = sandboxLanguage(name);
+      if (language !== undefined) languages.add(language);
+    }
+    if (languages.size === 0) return;
+    this.sandbox
+      .warm([...languages])
+      .catch((err: unknown) => this.log.warn({ err }, 'starting the sandbox failed'));
   }
 
   #checkSelector(request: SubmitRequest, agent: Agent): void {

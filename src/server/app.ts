@@ -18,6 +18,7 @@ import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { taskRoutes } from './routes/tasks.js';
+import { toolRoutes } from './routes/tools.js';
 
 export type App = FastifyInstance<
   RawServerDefault,
@@ -69,6 +70,7 @@ export async function buildServer(runtime: Runtime): Promise<App> {
         { name: 'tasks', description: 'Asynchronous agent tasks' },
         { name: 'agents', description: 'Agents and synchronous runs' },
         { name: 'sessions', description: 'Conversation history' },
+        { name: 'tools', description: 'Tools run directly, without a model' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
     },
@@ -78,6 +80,7 @@ export async function buildServer(runtime: Runtime): Promise<App> {
   taskRoutes(app, runtime);
   agentRoutes(app, runtime);
   sessionRoutes(app, runtime);
+  toolRoutes(app, runtime);
   healthRoutes(app, runtime);
   if (runtime.config.observability.metrics.enabled) metricsRoutes(app, runtime);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
