@@ -11,7 +11,7 @@
  *   lag p99        the worst one-second p99 while every task was in flight (and while submitting)
  *   completions/s  tasks / (last completion − first submission); the ideal is tasks / task time
  *
- * Flags: --levels 10000,50000,100000  --interval-ms 2000  --tokens 30  --plateau 10 (seconds)
+ * Flags: --levels 10000,50000,100000  --interval-ms 2000  --tokens 60  --plateau 10 (seconds)
  */
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
@@ -27,7 +27,7 @@ const { values } = parseArgs({
   options: {
     levels: { type: 'string', default: '10000,50000,100000' },
     'interval-ms': { type: 'string', default: '2000' },
-    tokens: { type: 'string', default: '30' },
+    tokens: { type: 'string', default: '60' },
     plateau: { type: 'string', default: '10' },
     'no-docs': { type: 'boolean', default: false },
   },
