@@ -9,6 +9,10 @@ import { createLogger } from '../../src/observability/index.js';
 import { dashboardRoutes, loadDashboardAssets } from '../../src/server/routes/dashboard.js';
 import { call, startAgentd, type TestAgentd, tempDir } from '../helpers/agentd.js';
 
+// Browser globals, for the functions the page evaluates (this project compiles without the DOM lib).
+declare const document: any;
+declare const localStorage: any;
+
 const CHROMIUM = '/usr/bin/chromium';
 
 /** Headless Chromium with a fresh profile; fails with the install command when it is missing. */
@@ -179,7 +183,7 @@ describe('dashboard', () => {
       assert.equal(task.status, 'succeeded');
       assert.equal(await page.textContent('#task-output'), task.result);
       const events = await page.$$eval('#event-log tbody tr', (rows) =>
-        rows.map((row) => (row as HTMLElement).dataset.event),
+        rows.map((row) => (row as any).dataset.event),
       );
       assert.equal(events[0], 'task.queued');
       assert.equal(events[events.length - 1], 'task.completed');
