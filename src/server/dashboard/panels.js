@@ -56,7 +56,9 @@ export function renderCharts(history) {
     emptyText: 'No streamed model call yet.',
   });
   const tokens = sumBy(latest.samples, 'agentd_llm_tokens_total', ['model', 'direction']);
-  const models = [...new Set([...tokens.keys()].map((key) => key.split('\u0000')[0]))].sort();
+  const models = [
+    ...new Set([...tokens].filter(([, value]) => value > 0).map(([key]) => key.split('\u0000')[0])),
+  ].sort();
   barChart(
     $('chart-tokens'),
     models.map((model) => ({
@@ -72,6 +74,7 @@ export function renderCharts(history) {
   barChart(
     $('chart-cost'),
     [...cost]
+      .filter(([, value]) => value > 0)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([model, value]) => ({ label: model, bars: [{ name: 'USD', value }] })),
     { unit: 'usd', emptyText: 'No cost yet.' },

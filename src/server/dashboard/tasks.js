@@ -24,8 +24,9 @@ function setStatus(cell, status) {
   if (cell.className !== name) cell.className = name;
 }
 
+/** Ids start with a timestamp shared by tasks created together: the random tail tells them apart. */
 function shortId(id) {
-  return id.length > 14 ? `${id.slice(0, 12)}…` : id;
+  return id.length > 13 ? `…${id.slice(-12)}` : id;
 }
 
 function isLive(status) {
