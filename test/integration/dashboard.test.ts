@@ -174,6 +174,7 @@ describe('dashboard', () => {
       assert.equal(created.status, 202);
       const id: string = created.body.id;
       await page.waitForSelector(`#live-tasks tr[data-task-id="${id}"]`);
+      const recentRow = await page.waitForSelector(`#recent-tasks tr[data-task-id="${id}"]`);
       const seen = await watchOutput(page, id);
       assert.ok(seen.length >= 3, `the output grew while streaming (${seen.length} distinct texts)`);
       for (let i = 1; i < seen.length - 1; i++) {
@@ -190,6 +191,11 @@ describe('dashboard', () => {
       for (const type of ['task.started', 'llm.started', 'llm.delta', 'llm.completed'])
         assert.ok(events.includes(type), `event log has ${type}`);
       await page.waitForSelector(`#recent-tasks tr[data-task-id="${id}"] td.status-succeeded`);
+      assert.equal(
+        await recentRow.evaluate((row: any) => row.isConnected),
+        true,
+        'rows are updated in place',
+      );
       await page.waitForFunction(() => !document.querySelector('#live-tasks tbody tr'));
     });
 
@@ -203,6 +209,34 @@ describe('dashboard', () => {
       assert.equal(created.body.status, 'failed');
       const row = await page.waitForSelector(`#failed-tasks tr[data-task-id="${created.body.id}"]`);
       assert.match(String(await row.textContent()), new RegExp(created.body.error.code));
+    });
+
+    it('selects a clicked task and stays on it until told to follow the newest again', async () => {
+      const first = await call(agentd.url, 'POST', '/v1/tasks', {
+        agent: 'assistant',
+        input: 'One',
+        wait: true,
+      });
+      await page.click(`#recent-tasks tr[data-task-id="${first.body.id}"]`);
+      await page.waitForFunction(
+        (id) => document.getElementById('selected-id').textContent === id,
+        first.body.id,
+      );
+      assert.equal(await page.isVisible('#follow-newest'), true);
+      const newer = await call(agentd.url, 'POST', '/v1/tasks', {
+        agent: 'assistant',
+        input: 'Two',
+        wait: true,
+      });
+      await page.waitForSelector(`#recent-tasks tr[data-task-id="${newer.body.id}"]`);
+      assert.equal(await page.textContent('#selected-id'), first.body.id);
+      assert.equal(await page.textContent('#task-output'), first.body.result);
+      await page.click('#follow-newest');
+      await page.waitForFunction(
+        (id) => document.getElementById('selected-id').textContent === id,
+        newer.body.id,
+      );
+      assert.equal(await page.isVisible('#follow-newest'), false);
     });
 
     it('fills the metrics, agent, admission and cache panels', async () => {

@@ -232,3 +232,46 @@ describe('dashboard: SSE parsing across chunk boundaries', () => {
     }
   });
 });
+
+describe('dashboard: task output from events', () => {
+  const run = (events: [string, Record<string, unknown>][]) => {
+    const output = new sse.TaskOutput();
+    for (const [type, data] of events) output.apply(type, data);
+    return output.text;
+  };
+
+  it('drops the text of a discarded attempt, keeping earlier model calls', () => {
+    const text = run([
+      ['task.started', {}],
+      ['llm.started', { iteration: 1 }],
+      ['llm.delta', { text: 'Let me compute. ' }],
+      ['llm.completed', {}],
+      ['tool.started', { name: 'calculator' }],
+      ['tool.completed', { ok: true }],
+      ['llm.started', { iteration: 2 }],
+      ['llm.delta', { text: 'The answ' }],
+      ['llm.discarded', { code: 'AGENTD_PROVIDER_STREAM_TRUNCATED' }],
+      ['llm.delta', { text: 'It is ' }],
+      ['llm.delta', { text: '42.' }],
+    ]);
+    assert.equal(text, 'Let me compute. It is 42.');
+  });
+
+  it('ends with the stored result', () => {
+    assert.equal(
+      run([
+        ['llm.started', {}],
+        ['llm.delta', { text: 'partial' }],
+        ['task.completed', { status: 'succeeded', result: 'final answer' }],
+      ]),
+      'final answer',
+    );
+    assert.equal(
+      run([
+        ['llm.delta', { text: 'kept' }],
+        ['task.completed', { status: 'failed', result: null }],
+      ]),
+      'kept',
+    );
+  });
+});

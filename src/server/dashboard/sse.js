@@ -66,6 +66,26 @@ export class SseParser {
 }
 
 /**
+ * The text a task produced so far, built from its events: deltas append; `llm.discarded` (a
+ * streamed attempt failed and is being retried or replaced) cuts the text back to where that model
+ * call began; `task.completed` replaces it with the stored result.
+ */
+export class TaskOutput {
+  constructor() {
+    this.text = '';
+    /** Where the current model call's text starts. */
+    this.mark = 0;
+  }
+
+  apply(type, data) {
+    if (type === 'llm.started') this.mark = this.text.length;
+    else if (type === 'llm.delta') this.text += data.text ?? '';
+    else if (type === 'llm.discarded') this.text = this.text.slice(0, this.mark);
+    else if (type === 'task.completed' && typeof data.result === 'string') this.text = data.result;
+  }
+}
+
+/**
  * Streams a task's events: calls `onEvent(type, data, id)` for each, resumes with `?after=<last id>`
  * when the connection drops, and resolves once `task.completed` arrived or `signal` aborted.
  * `headers()` is read on every (re)connect, so a key entered meanwhile is used. A non-2xx answer

@@ -3,7 +3,7 @@
 // id and updated in place: rebuilding a table on every token would swallow clicks.
 
 import { formatValue } from './charts.js';
-import { followTaskEvents } from './sse.js';
+import { followTaskEvents, TaskOutput } from './sse.js';
 
 /** Live tasks streamed at once (the selected task streams too, on top). */
 const MAX_LIVE_STREAMS = 3;
@@ -82,9 +82,7 @@ class TaskStream {
   constructor(id, board) {
     this.id = id;
     this.board = board;
-    this.text = '';
-    /** Where the current model call's text starts: a discarded attempt is cut back to here. */
-    this.mark = 0;
+    this.output = new TaskOutput();
     this.events = [];
     this.completion = undefined;
     this.status = undefined;
@@ -98,15 +96,12 @@ class TaskStream {
 
   onEvent(type, data, eventId) {
     this.events.push({ id: eventId, type, data, received: new Date() });
+    this.output.apply(type, data);
     if (type === 'task.started') this.status = 'running';
     else if (type === 'task.queued') this.status ??= 'queued';
-    else if (type === 'llm.started') this.mark = this.text.length;
-    else if (type === 'llm.delta') this.text += data.text ?? '';
-    else if (type === 'llm.discarded') this.text = this.text.slice(0, this.mark);
     else if (type === 'task.completed') {
       this.status = data.status;
       this.completion = data;
-      if (typeof data.result === 'string') this.text = data.result;
     }
     this.board.changed(this);
   }
@@ -276,7 +271,9 @@ export class TaskBoard {
       setText(cells[3], `${Math.max(0, Math.round((now - Date.parse(task.created_at)) / 1000))} s`);
       setText(
         cells[4],
-        stream === undefined ? '(not streamed: more than 3 live tasks)' : stream.text.slice(-TAIL_CHARS),
+        stream === undefined
+          ? '(not streamed: more than 3 live tasks)'
+          : stream.output.text.slice(-TAIL_CHARS),
       );
     });
   }
@@ -339,7 +336,7 @@ export class TaskBoard {
       errorLine.hidden = !task.error;
       if (task.error) setText(errorLine, `${task.error.code}: ${task.error.message}`);
     }
-    const text = stream?.text ?? task?.result ?? '';
+    const text = stream?.output.text ?? task?.result ?? '';
     if (output.textContent !== text) {
       const atBottom = output.scrollTop + output.clientHeight >= output.scrollHeight - 4;
       output.textContent = text;
