@@ -267,6 +267,55 @@ describe('dashboard', () => {
       assert.match(String(await page.textContent('#memory-status')), /404/);
     });
 
+    it('lists memory search results in either response shape', async () => {
+      // No memory search exists on this server yet: the browser is answered as one would answer.
+      const shapes = [
+        {
+          data: [
+            {
+              memory: { id: 'mem_1', text: 'Prefers green tea' },
+              score: 0.91,
+              scores: { fulltext: 0.8, semantic: 0.95 },
+            },
+            { memory: { id: 'mem_2', text: 'Lives in Lyon' }, score: 0.42, scores: { semantic: 0.42 } },
+          ],
+        },
+        { data: [{ id: 'mem_3', text: 'Allergic to peanuts', score: 0.77 }] },
+      ];
+      const other = await browser.context.newPage();
+      try {
+        let answer = 0;
+        await other.route('**/v1/memories/search', (route) =>
+          route.fulfill({
+            status: 200,
+            contentType: 'application/json',
+            body: JSON.stringify(shapes[answer++]),
+          }),
+        );
+        await other.goto(`${agentd.url}/`);
+        await other.fill('#memory-query', 'drinks');
+        await other.click('#memory-form button');
+        await other.waitForSelector('#memory-results li');
+        const first = await other.$$eval('#memory-results li', (items) =>
+          items.map((item: any) => item.textContent),
+        );
+        assert.equal(first.length, 2);
+        assert.match(first[0]!, /^Prefers green tea0\.910 · fulltext 0\.800 · semantic 0\.950 · mem_1$/);
+        assert.match(String(await other.textContent('#memory-status')), /2 memories/);
+        await other.click('#memory-form button');
+        await other.waitForFunction(() =>
+          /Allergic/.test(document.getElementById('memory-results').textContent),
+        );
+        const second = await other.$$eval('#memory-results li', (items) =>
+          items.map((item: any) => item.textContent),
+        );
+        assert.equal(second.length, 1);
+        assert.match(second[0]!, /^Allergic to peanuts0\.770 · mem_3$/);
+      } finally {
+        await other.close();
+      }
+    });
+
     it('fetches nothing outside the server', () => {
       assert.ok(requested.length > 0);
       for (const url of requested) assert.ok(url.startsWith(`${agentd.url}/`), `${url} is agentd's`);

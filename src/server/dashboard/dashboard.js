@@ -134,7 +134,10 @@ async function searchMemories(query) {
       const parts = Object.entries(result.scores ?? {}).map(
         ([name, value]) => `${name} ${Number(value).toFixed(3)}`,
       );
-      score.textContent = `${typeof result.score === 'number' ? result.score.toFixed(3) : ''} ${parts.join(' · ')} · ${result.id ?? ''}`;
+      const total = typeof result.score === 'number' ? result.score.toFixed(3) : '';
+      score.textContent = [total, parts.join(' · '), result.id ?? '']
+        .filter((part) => part !== '')
+        .join(' · ');
       item.appendChild(score);
       list.appendChild(item);
     }

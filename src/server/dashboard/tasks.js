@@ -33,9 +33,11 @@ function isLive(status) {
   return status === 'queued' || status === 'running';
 }
 
+/** Start to end; for a running task, start to now; none for a task that never started. */
 function durationSeconds(task) {
+  if (task.started_at === null && task.finished_at === null) return Number.NaN;
   const start = Date.parse(task.started_at ?? task.created_at);
-  const end = task.finished_at === null ? Number.NaN : Date.parse(task.finished_at);
+  const end = task.finished_at === null ? Date.now() : Date.parse(task.finished_at);
   return (end - start) / 1000;
 }
 
@@ -404,7 +406,7 @@ export class TaskBoard {
       if (task.status === 'failed') row.failed++;
       row.tokens += task.usage?.total_tokens ?? 0;
       row.cost += task.cost_usd ?? 0;
-      const seconds = durationSeconds(task);
+      const seconds = task.finished_at === null ? Number.NaN : durationSeconds(task);
       if (Number.isFinite(seconds)) row.durations.push(seconds);
     }
     const tbody = $('agent-summary').tBodies[0];
