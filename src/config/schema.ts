@@ -200,6 +200,7 @@ export const ConfigSchema = Type.Object(
           default: 30_000,
           description: 'on SIGTERM, how long running tasks may take to finish',
         }),
+        dashboard: Type.Boolean({ default: true, description: 'serve the web dashboard at `/`' }),
       },
       { additionalProperties: false, default: {} },
     ),
