@@ -53,6 +53,7 @@ const runtime = await Runtime.create({
     },
     limits: {
       tenants: { default: { requests_per_second: 50, burst: 40 } },
+      agents: { researcher: { requests_per_second: 0.05, burst: 5 } },
       resource: { max_event_loop_lag_ms: 60_000, warn_ratio: 0.99, refuse_ratio: 1 },
     },
   },
@@ -111,6 +112,8 @@ try {
   }
   await submit({ agent: 'researcher', input: 'A very long document', model: 'overloaded', wait: true });
   await submit({ agent: 'support', input: 'Another very long thread', model: 'overloaded', wait: true });
+  // Past the researcher's rate: refused with 429, counted under "Refusals by limit".
+  for (let i = 0; i < 3; i++) await submit({ agent: 'researcher', input: 'One more summary', wait: true });
   const cancelled = await submit({ agent: 'writer', input: 'Draft the Q3 report' });
   await sleep(500);
   await request(`${url}/v1/tasks/${cancelled.id}/cancel`, { method: 'POST' });

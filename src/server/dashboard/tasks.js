@@ -227,9 +227,18 @@ export class TaskBoard {
     });
   }
 
+  /**
+   * A stream the server refused: without a key it is dropped (and re-opened once a key is given);
+   * otherwise (say, a task gone from storage) it stays, with its error, so it is not retried.
+   */
   onStreamError(stream, err) {
-    if (err.status === 401) this.onUnauthorized();
-    if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
+    if (err.status === 401) {
+      this.onUnauthorized();
+      if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
+      return;
+    }
+    stream.error = err.message;
+    this.changed(stream);
   }
 
   /** A task as best known: the listed record, overlaid with what its stream already told. */
@@ -345,6 +354,10 @@ export class TaskBoard {
       if (atBottom) output.scrollTop = output.scrollHeight;
     }
     if (stream !== undefined) this.#renderLog(stream);
+    if (stream?.error !== undefined && task?.error == null) {
+      errorLine.hidden = false;
+      setText(errorLine, `Could not stream this task's events: ${stream.error}`);
+    }
   }
 
   #fillDetails(dl, rows) {
