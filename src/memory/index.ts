@@ -1,11 +1,13 @@
-export { createLongTermMemory, memoryIndexPath } from './create.js';
+export { createEmbedder, createLongTermMemory, memoryIndexPath } from './create.js';
 export { type Embedder, normalize } from './embedder.js';
 export { compileFilter } from './filter.js';
 export { HashingEmbedder, type HashingEmbedderOptions } from './hashing-embedder.js';
 export { type ImportedMemory, LongTermMemory, type LongTermMemoryOptions } from './long-term-memory.js';
 export { OpenAiEmbedder, type OpenAiEmbedderOptions } from './openai-embedder.js';
+export { type Recalled, type RecallSubject, recallForInput } from './recall.js';
 export { fuse, MemorySearch, type SearchObserver } from './search.js';
 export { SqliteMemoryStorage, type SqliteMemoryStorageOptions } from './sqlite-storage.js';
+export { createMemoryTools } from './tools.js';
 export {
   type ComponentScore,
   type EmbedderStamp,

@@ -1,5 +1,6 @@
 import { ConflictError, InvalidRequestError } from '../errors.js';
 import { uuidv7 } from '../lib/ids.js';
+import type { Span } from '../observability/index.js';
 import type { Embedder } from './embedder.js';
 import { MemorySearch, type SearchObserver } from './search.js';
 import type {
@@ -257,7 +258,7 @@ export class LongTermMemory {
   }
 
   /** Searches memories; see `SearchQuery`. */
-  async search(query: SearchQuery, signal?: AbortSignal): Promise<SearchResult> {
+  async search(query: SearchQuery, signal?: AbortSignal, parent?: Span): Promise<SearchResult> {
     const needsVectors = query.mode === 'semantic' || query.mode === 'hybrid' || query.vector !== undefined;
     if (needsVectors) this.#requireEmbedder();
     const owned = this.#tenants.get(query.tenant_id) ?? 0;
@@ -266,6 +267,7 @@ export class LongTermMemory {
       index: this.#index,
       ownsIndex: owned > 0 && owned === this.#index.size && this.#expiring.size === 0,
       signal,
+      parent,
     });
   }
 

@@ -1,4 +1,5 @@
 import { InvalidRequestError } from '../errors.js';
+import type { Span } from '../observability/index.js';
 import type { Embedder } from './embedder.js';
 import {
   type ComponentScore,
@@ -25,8 +26,11 @@ const DEFAULT_SEMANTIC_WEIGHT = 0.5;
 
 /** Told about every search: metrics and tracing hook in here. */
 export interface SearchObserver {
-  /** Called before a search; the returned function is called with its outcome. */
-  start(mode: SearchMode): (result: SearchResult | undefined, error: unknown) => void;
+  /** Called before a search (inside `parent`, a task's span); the returned function gets its outcome. */
+  start(
+    mode: SearchMode,
+    parent: Span | undefined,
+  ): (result: SearchResult | undefined, error: unknown) => void;
 }
 
 export interface SearchContext {
@@ -36,6 +40,8 @@ export interface SearchContext {
   /** True when every vector in the index belongs to the searching tenant and none can expire. */
   ownsIndex: boolean;
   signal?: AbortSignal | undefined;
+  /** The span a search runs in (recall inside a task). */
+  parent?: Span | undefined;
 }
 
 interface Ranked {
@@ -65,7 +71,7 @@ export class MemorySearch {
 
   async run(query: SearchQuery, context: SearchContext): Promise<SearchResult> {
     const mode = this.#mode(query, context);
-    const done = this.#observer?.start(mode);
+    const done = this.#observer?.start(mode, context.parent);
     try {
       const result = await this.#execute(query, mode, context);
       done?.(result, undefined);

@@ -220,7 +220,7 @@ describe('memory filters', () => {
       top_k: 10,
     });
     const got = result.hits.map((h) => h.score);
-    scored.slice(0, 10).forEach((s, i) => assert.ok(Math.abs(s.dot - got[i]!) < 1e-4));
+    for (const [i, s] of scored.slice(0, 10).entries()) assert.ok(Math.abs(s.dot - got[i]!) < 1e-4);
   });
 
   it('ranks hybrid results stably, with per-component scores', async () => {
