@@ -135,7 +135,7 @@ describe('memory over HTTP', () => {
     const ids = new Set<string>();
     let cursor: string | null = null;
     do {
-      const page = await call(
+      const page: { body: { data: { id: string }[]; next_cursor: string | null } } = await call(
         agentd.url,
         'GET',
         `/v1/memories?user_id=load&limit=50${cursor === null ? '' : `&cursor=${cursor}`}`,
