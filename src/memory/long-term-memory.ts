@@ -48,7 +48,8 @@ export class LongTermMemory {
   #index: VectorIndex;
   readonly #indexOptions: Omit<VectorIndexOptions, 'dimensions'>;
   readonly #indexPath: string | undefined;
-  readonly #maxBatch: number;
+  /** Memories one `add` may carry. */
+  readonly maxBatch: number;
   readonly #search: MemorySearch;
   /** Memories per tenant held in the index (a tenant owning all lets search skip the filter). */
   readonly #tenants = new Map<string, number>();
@@ -68,7 +69,7 @@ export class LongTermMemory {
     };
     this.#indexOptions = options.index ?? {};
     this.#indexPath = options.indexPath;
-    this.#maxBatch = options.maxBatch ?? 1000;
+    this.maxBatch = options.maxBatch ?? 1000;
     this.#index = new VectorIndex({ ...this.#indexOptions, dimensions: options.embedder.dimensions });
     this.#search = new MemorySearch(this.storage, options.observer);
   }
@@ -147,9 +148,9 @@ export class LongTermMemory {
   ): Promise<MemoryRecord[]> {
     this.#requireEmbedder();
     if (items.length === 0) return [];
-    if (items.length > this.#maxBatch)
-      throw new InvalidRequestError(`at most ${this.#maxBatch} memories per request`, {
-        details: { field: 'memories', max: this.#maxBatch },
+    if (items.length > this.maxBatch)
+      throw new InvalidRequestError(`at most ${this.maxBatch} memories per request`, {
+        details: { field: 'memories', max: this.maxBatch },
       });
     const batch = items.length > 1;
     const dimensions = this.#embedder.dimensions;

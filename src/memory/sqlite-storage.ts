@@ -24,7 +24,7 @@ const MIGRATIONS: string[] = [
   `
 CREATE TABLE IF NOT EXISTS memories (
   key INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
+  id TEXT NOT NULL,
   tenant_id TEXT NOT NULL,
   user_id TEXT,
   agent_id TEXT,
@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS memories (
   expires_at INTEGER,
   embedding BLOB NOT NULL
 );
+CREATE UNIQUE INDEX IF NOT EXISTS memories_tenant_id ON memories (tenant_id, id);
 CREATE INDEX IF NOT EXISTS memories_tenant_user ON memories (tenant_id, user_id, key);
 CREATE INDEX IF NOT EXISTS memories_tenant_agent ON memories (tenant_id, agent_id, key);
 CREATE INDEX IF NOT EXISTS memories_expires ON memories (expires_at) WHERE expires_at IS NOT NULL;
