@@ -35,12 +35,20 @@ CREATE TABLE IF NOT EXISTS memories (
   importance REAL NOT NULL,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
-  expires_at INTEGER,
+  expires_at INTEGER
+);
+-- Vectors live apart so that scans over memories (filters) never read them.
+CREATE TABLE IF NOT EXISTS memory_vectors (
+  key INTEGER PRIMARY KEY,
   embedding BLOB NOT NULL
 );
+CREATE TRIGGER IF NOT EXISTS memory_vectors_delete AFTER DELETE ON memories BEGIN
+  DELETE FROM memory_vectors WHERE key = old.key;
+END;
 CREATE UNIQUE INDEX IF NOT EXISTS memories_tenant_id ON memories (tenant_id, id);
-CREATE INDEX IF NOT EXISTS memories_tenant_user ON memories (tenant_id, user_id, key);
-CREATE INDEX IF NOT EXISTS memories_tenant_agent ON memories (tenant_id, agent_id, key);
+-- Covering the scope and the expiry check: a scoped candidate list reads only the index.
+CREATE INDEX IF NOT EXISTS memories_tenant_user ON memories (tenant_id, user_id, expires_at);
+CREATE INDEX IF NOT EXISTS memories_tenant_agent ON memories (tenant_id, agent_id, expires_at);
 CREATE INDEX IF NOT EXISTS memories_expires ON memories (expires_at) WHERE expires_at IS NOT NULL;
 
 CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5(
@@ -146,7 +154,7 @@ export interface SqliteMemoryStorageOptions {
 }
 
 /**
- * Memories in SQLite: one row per memory holding its text, metadata and embedding, an FTS5
+ * Memories in SQLite: one row per memory holding its text and metadata, its vector beside it, an FTS5
  * index kept in step by triggers, and an append-only history. WAL lets readers run while one
  * writer commits; the busy timeout makes concurrent writers wait instead of failing.
  */
@@ -155,6 +163,7 @@ export class SqliteMemoryStorage implements MemoryStorage {
   readonly #db: Database.Database;
   readonly #insert: Database.Statement;
   readonly #history: Database.Statement;
+  readonly #insertVector: Database.Statement;
   readonly #get: Database.Statement;
 
   constructor(options: SqliteMemoryStorageOptions) {
@@ -165,8 +174,11 @@ export class SqliteMemoryStorage implements MemoryStorage {
     this.#db.pragma('synchronous = NORMAL');
     this.#migrate();
     this.#insert = this.#db.prepare(
-      `INSERT INTO memories (id, tenant_id, user_id, agent_id, session_id, text, metadata, tags, importance, created_at, updated_at, expires_at, embedding)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO memories (id, tenant_id, user_id, agent_id, session_id, text, metadata, tags, importance, created_at, updated_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#insertVector = this.#db.prepare(
+      'INSERT OR REPLACE INTO memory_vectors (key, embedding) VALUES (?, ?)',
     );
     this.#history = this.#db.prepare(
       'INSERT INTO memory_history (memory_id, memory_key, tenant_id, action, old, new, at) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -219,9 +231,9 @@ export class SqliteMemoryStorage implements MemoryStorage {
           record.created_at,
           record.updated_at,
           record.expires_at,
-          blob(vector),
         );
         const key = Number(info.lastInsertRowid);
+        this.#insertVector.run(key, blob(vector));
         this.#history.run(
           record.id,
           key,
@@ -269,12 +281,10 @@ export class SqliteMemoryStorage implements MemoryStorage {
         expires_at: patch.expires_at === undefined ? before.expires_at : patch.expires_at,
         updated_at: Math.max(now, before.updated_at),
       };
-      // Text and vector change in one statement: a reader never sees new text with an old vector.
+      // Text and vector change in one transaction: a reader never sees new text with an old vector.
       this.#db
         .prepare(
-          `UPDATE memories SET text = ?, metadata = ?, tags = ?, importance = ?, expires_at = ?, updated_at = ?${
-            vector === undefined ? '' : ', embedding = ?'
-          } WHERE key = ?`,
+          'UPDATE memories SET text = ?, metadata = ?, tags = ?, importance = ?, expires_at = ?, updated_at = ? WHERE key = ?',
         )
         .run(
           after.text,
@@ -283,9 +293,9 @@ export class SqliteMemoryStorage implements MemoryStorage {
           after.importance,
           after.expires_at,
           after.updated_at,
-          ...(vector === undefined ? [] : [blob(vector)]),
           row.key,
         );
+      if (vector !== undefined) this.#insertVector.run(row.key, blob(vector));
       this.#history.run(
         id,
         row.key,
@@ -422,7 +432,8 @@ export class SqliteMemoryStorage implements MemoryStorage {
 
   async *vectors(): AsyncIterable<IndexedVector[]> {
     const statement = this.#db.prepare(
-      'SELECT key, tenant_id, text, expires_at, embedding FROM memories WHERE key > ? ORDER BY key LIMIT 5000',
+      `SELECT m.key, m.tenant_id, m.text, m.expires_at, v.embedding FROM memories m JOIN memory_vectors v ON v.key = m.key
+       WHERE m.key > ? ORDER BY m.key LIMIT 5000`,
     );
     let after = 0;
     for (;;) {
@@ -446,7 +457,7 @@ export class SqliteMemoryStorage implements MemoryStorage {
   }
 
   async replaceVectors(batch: StoredVector[]): Promise<void> {
-    const statement = this.#db.prepare('UPDATE memories SET embedding = ? WHERE key = ?');
+    const statement = this.#db.prepare('UPDATE memory_vectors SET embedding = ? WHERE key = ?');
     this.#db.transaction(() => {
       for (const item of batch) statement.run(blob(item.vector), item.key);
     })();
@@ -490,7 +501,7 @@ export class SqliteMemoryStorage implements MemoryStorage {
     for (let i = 0; i < keys.length; i += 500) {
       const chunk = keys.slice(i, i + 500);
       const rows = this.#db
-        .prepare(`SELECT key, embedding FROM memories WHERE key IN (${chunk.map(() => '?').join(',')})`)
+        .prepare(`SELECT key, embedding FROM memory_vectors WHERE key IN (${chunk.map(() => '?').join(',')})`)
         .all(...chunk) as { key: number; embedding: Buffer }[];
       for (const row of rows) out.set(row.key, fromBlob(row.embedding));
     }

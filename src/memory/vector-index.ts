@@ -31,6 +31,14 @@ interface IndexStamp {
 const QUANTIZATION = { f32: ScalarKind.F32, f16: ScalarKind.F16, i8: ScalarKind.I8 } as const;
 
 /**
+ * The vector as an array starting at its buffer's start: usearch's native binding reads typed
+ * arrays from the start of their buffer, ignoring a view's offset, so offset views are copied.
+ */
+function standalone(vector: Float32Array): Float32Array {
+  return vector.byteOffset === 0 ? vector : vector.slice();
+}
+
+/**
  * Every stored vector, in one growable matrix (row = slot), plus an HNSW index (usearch) over
  * them once the set is large. A search over a filtered set picks its strategy: exact SIMD search
  * over the gathered rows of a small set, or the HNSW index for a large one, asked for more
@@ -88,7 +96,7 @@ export class VectorIndex {
       this.#hnsw.remove(BigInt(key));
     }
     this.#data.set(vector, slot * this.dimensions);
-    if (this.#hnsw !== undefined) this.#hnsw.add(BigInt(key), vector);
+    if (this.#hnsw !== undefined) this.#hnsw.add(BigInt(key), standalone(vector));
     else if (this.#loaded === undefined && this.size >= this.#options.hnswThreshold) this.#buildHnsw();
   }
 
@@ -163,7 +171,14 @@ export class VectorIndex {
       keys = present;
     }
     const rows = dataset.length / d;
-    const matches = usearch.exactSearch(dataset, query, d, Math.min(k, rows), MetricKind.Cos, 1) as Matches;
+    const matches = usearch.exactSearch(
+      standalone(dataset),
+      standalone(query),
+      d,
+      Math.min(k, rows),
+      MetricKind.Cos,
+      1,
+    ) as Matches;
     const out: VectorMatch[] = [];
     for (let i = 0; i < matches.keys.length; i++) {
       out.push({ key: keys[Number(matches.keys[i])]!, score: 1 - matches.distances[i]! });
@@ -183,7 +198,7 @@ export class VectorIndex {
     const share = candidates === undefined ? 1 : Math.max(candidates.length / total, 1e-6);
     let fetch = Math.min(total, Math.ceil((k / share) * 1.5) + 16);
     for (;;) {
-      const matches = hnsw.search(query, fetch, 1) as Matches;
+      const matches = hnsw.search(standalone(query), fetch, 1) as Matches;
       const out: VectorMatch[] = [];
       for (let i = 0; i < matches.keys.length && out.length < k; i++) {
         const key = Number(matches.keys[i]);
@@ -201,7 +216,7 @@ export class VectorIndex {
     if (this.size > 0) {
       const keys = new BigUint64Array(this.size);
       for (let i = 0; i < this.size; i++) keys[i] = BigInt(this.#keys[i]!);
-      hnsw.add(keys, this.#data.subarray(0, this.size * this.dimensions), 0);
+      hnsw.add(keys, standalone(this.#data.subarray(0, this.size * this.dimensions)), 0);
     }
     this.#hnsw = hnsw;
   }
@@ -267,14 +282,14 @@ export class VectorIndex {
       const big = BigInt(key);
       if (hnsw.contains(big)) hnsw.remove(big);
       const vector = this.vector(key);
-      if (vector !== undefined) hnsw.add(big, vector);
+      if (vector !== undefined) hnsw.add(big, standalone(vector));
     }
     if (hnsw.size() !== this.size) this.#buildHnsw();
   }
 
-  /** Builds the HNSW index now if the set has reached its threshold. */
-  ensureHnsw(): void {
-    if (this.#hnsw === undefined && this.size >= this.#options.hnswThreshold) this.#buildHnsw();
+  /** Builds the HNSW index now if the set has reached its threshold (or regardless, with `force`). */
+  ensureHnsw(force = false): void {
+    if (this.#hnsw === undefined && (force || this.size >= this.#options.hnswThreshold)) this.#buildHnsw();
   }
 
   /** Drops every vector (before a re-index). */
