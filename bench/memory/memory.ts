@@ -19,6 +19,8 @@ import { percentile, round } from '../lib/stats.js';
 
 const DIM = 384;
 const GLOBAL = Number(process.env.MEMORY_BENCH_GLOBAL ?? 100_000);
+/** HNSW search breadth (`memory.index.expansion_search`). */
+const EF = Number(process.env.MEMORY_BENCH_EF ?? 64);
 const dir = mkdtempSync(join(tmpdir(), 'agentd-bench-memory-'));
 let seed = 7;
 const rand = () => {
@@ -161,7 +163,12 @@ function report(name: string, value: number, unit: string, target: string): void
     for (const m of approximate) if (truth.has(m.key)) found++;
   }
   const label = GLOBAL.toLocaleString('en-US');
-  report(`global ANN (HNSW f16), ${label} memories, p50`, round(percentile(times, 50)), 'ms', '≤ 2 ms');
+  report(
+    `global ANN (HNSW f16, ef ${EF}), ${label} memories, p50`,
+    round(percentile(times, 50)),
+    'ms',
+    '≤ 2 ms',
+  );
   report(`global ANN recall@10 vs exact, ${label} memories`, round(found / 2000), '', '≥ 0.95');
   report(`HNSW build, ${label} × ${DIM}-d`, round(buildSeconds), 's', 'reported');
   report(`memory: vectors + HNSW, ${label}`, Math.round(rssMb), 'MB RSS', 'reported');
