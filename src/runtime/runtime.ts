@@ -325,10 +325,14 @@ export class Runtime {
           env: options.env ?? process.env,
           mockUrl: providers.mock?.url,
           observer: { start: (mode, parent) => runtime!.#observeSearch(mode, parent) },
+        }).catch(async (err: unknown) => {
+          await providers.close();
+          throw err;
         })
       : undefined;
     if (memory !== undefined) {
-      for (const tool of createMemoryTools(memory)) registry.register(tool);
+      // A tool of the same name declared in code wins over the built-in one.
+      for (const tool of createMemoryTools(memory)) if (!registry.has(tool.name)) registry.register(tool);
       memory.startSweeper(config.memory.sweep_interval_ms, (err) =>
         log.warn({ err }, 'purging expired memories failed'),
       );
