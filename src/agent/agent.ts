@@ -1,4 +1,4 @@
-import type { AgentConfig, Tier } from '../config/index.js';
+import type { AgentConfig, AgentMemoryConfig, Tier } from '../config/index.js';
 import type { ToolDefinition } from '../tools/index.js';
 
 /** An agent declared in code with `defineAgent`. Every field but `name` has a default. */
@@ -28,6 +28,21 @@ export interface AgentOptions {
   session?: { maxMessages?: number; maxTokens?: number };
   /** After a restart, run an interrupted task again (`retry`) or mark it failed (`fail`). */
   onInterrupt?: 'retry' | 'fail';
+  /** Recall long-term memories into the context (same fields as the config's `memory`). */
+  memory?: Partial<AgentMemoryConfig>;
+}
+
+/** Recall defaults, as in the config schema. */
+function recallOptions(memory: Partial<AgentMemoryConfig> | undefined): AgentMemoryConfig | undefined {
+  if (memory?.recall !== true) return undefined;
+  return {
+    recall: true,
+    top_k: memory.top_k ?? 5,
+    max_tokens: memory.max_tokens ?? 1000,
+    min_score: memory.min_score,
+    mode: memory.mode ?? 'hybrid',
+    scope: memory.scope ?? 'user',
+  };
 }
 
 const AGENT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -73,6 +88,8 @@ export class Agent {
   readonly windowMessages: number;
   readonly windowTokens: number;
   readonly onInterrupt: 'retry' | 'fail';
+  /** Memory recall before each task; undefined when off. */
+  readonly recall: AgentMemoryConfig | undefined;
 
   private constructor(fields: Omit<Agent, 'allowedTools'>) {
     this.name = fields.name;
@@ -94,6 +111,7 @@ export class Agent {
     this.windowMessages = fields.windowMessages;
     this.windowTokens = fields.windowTokens;
     this.onInterrupt = fields.onInterrupt;
+    this.recall = fields.recall;
   }
 
   static fromConfig(name: string, config: AgentConfig): Agent {
@@ -116,6 +134,7 @@ export class Agent {
       windowMessages: config.session?.max_messages ?? 50,
       windowTokens: config.session?.max_tokens ?? 8_000,
       onInterrupt: config.on_interrupt,
+      recall: recallOptions(config.memory),
     });
   }
 
@@ -139,6 +158,7 @@ export class Agent {
       windowMessages: options.session?.maxMessages ?? 50,
       windowTokens: options.session?.maxTokens ?? 8_000,
       onInterrupt: options.onInterrupt ?? 'retry',
+      recall: recallOptions(options.memory),
     });
   }
 }

@@ -15,6 +15,7 @@ export type TaskEventType =
   | 'llm.completed'
   | 'tool.started'
   | 'tool.completed'
+  | 'memory.recalled'
   | 'task.completed';
 
 export interface TaskEvent {

@@ -25,6 +25,7 @@ import type {
   ModelSelector,
   RouterSink,
 } from '../llm/index.js';
+import { type LongTermMemory, recallForInput } from '../memory/index.js';
 import {
   type AgentdMetrics,
   endSpan,
@@ -56,6 +57,8 @@ export interface LoopDeps {
   tracing: Tracing;
   /** Reused model replies for deterministic requests (absent when caching is off). */
   responses: ResponseCache | undefined;
+  /** Long-term memory, for agents that recall (absent when memory is off). */
+  memory?: LongTermMemory | undefined;
 }
 
 /** Longest a task waits for its per-minute token budget to refill before it gives up. */
@@ -134,6 +137,18 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
   let tier = limits.stepDown ? tierOf(selector, agent.model) : undefined;
 
   const messages: ChatMessage[] = [{ role: 'system', content: agent.systemPrompt }];
+  if (agent.recall !== undefined && deps.memory !== undefined) {
+    const recalled = await recallForInput(
+      deps.memory,
+      agent.recall,
+      { tenantId: record.tenant_id, userId: record.user_id, agent: agent.name },
+      record.input,
+      task.cancellation.signal,
+      task.span,
+    );
+    task.events.append('memory.recalled', { memories: recalled.memories, tokens: recalled.tokens });
+    if (recalled.content !== undefined) messages.push({ role: 'system', content: recalled.content });
+  }
   let session: SessionUsage | undefined;
   if (record.session_id !== null) {
     const window = await deps.store.sessionWindow(
@@ -237,6 +252,8 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
       cancellation: task.cancellation,
       taskId: record.id,
       tenantId: record.tenant_id,
+      userId: record.user_id,
+      sessionId: record.session_id,
       agent: agent.name,
       timeoutMs: agent.toolTimeoutMs,
       maxParallel: agent.maxParallelTools,

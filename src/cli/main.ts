@@ -2,6 +2,7 @@
 import { VERSION } from '../runtime/index.js';
 import { configCheck } from './config-check.js';
 import { keys } from './keys.js';
+import { memory } from './memory.js';
 import { mockLlm } from './mock-llm.js';
 import { run } from './run.js';
 import { serve } from './serve.js';
@@ -18,6 +19,7 @@ Commands:
   config check          validate the configuration and show what it resolves to
   keys                  create, list and revoke API keys
   tool run <name>       run one tool directly (e.g. run_python) and print its result
+  memory <action>       add, search, export, import or reindex long-term memories
 
 Run "agentd <command> --help" for a command's options.`;
 
@@ -28,6 +30,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   config: configCheck,
   keys,
   tool,
+  memory,
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -7,6 +7,12 @@ export {
   validate,
 } from './load.js';
 export {
+  type AgentMemoryConfig,
+  AgentMemorySchema,
+  type MemoryConfig,
+  MemorySchema,
+} from './memory-schema.js';
+export {
   type LanguageLimitsConfig,
   type LanguageLimitsOverride,
   type SandboxConfig,

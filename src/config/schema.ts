@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { AgentMemorySchema, MemorySchema } from './memory-schema.js';
 import { SandboxSchema } from './sandbox-schema.js';
 
 /**
@@ -165,6 +166,7 @@ export const AgentSchema = Type.Object(
     temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
     max_output_tokens: Type.Optional(Type.Integer({ minimum: 1 })),
     session: Type.Optional(Type.Partial(SessionWindowSchema)),
+    memory: Type.Optional(AgentMemorySchema),
     max_usd: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'cost one task may reach' })),
     cache: Type.Boolean({
       default: false,
@@ -427,6 +429,7 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     sandbox: SandboxSchema,
+    memory: MemorySchema,
     tasks: Type.Object(
       {
         max_concurrency: Type.Integer({ minimum: 1, default: 4096, description: 'tasks running at once' }),

@@ -42,7 +42,13 @@ import {
 import { uuidv7 } from '../lib/ids.js';
 import { estimateTokens } from '../lib/tokens.js';
 import { ModelRouter, type StartedProviders, startProviders } from '../llm/index.js';
-import { AgentdMetrics, createLogger, type Logger, Tracing } from '../observability/index.js';
+import {
+  createLongTermMemory,
+  createMemoryTools,
+  type LongTermMemory,
+  type SearchObserver,
+} from '../memory/index.js';
+import { AgentdMetrics, createLogger, endSpan, type Logger, Tracing } from '../observability/index.js';
 import { AdaptiveConcurrency, FairScheduler } from '../queue/index.js';
 import { createSandboxTools, type Language, Sandbox, sandboxLanguage } from '../sandbox/index.js';
 import {
@@ -212,6 +218,7 @@ export class Runtime {
   readonly #adaptive: AdaptiveConcurrency | undefined;
   readonly #executor: ToolExecutor;
   readonly #startedAt = Date.now();
+  #memory: LongTermMemory | undefined;
   #finishedTasks = 0;
   #draining = false;
   #closed = false;
@@ -310,7 +317,33 @@ export class Runtime {
     const admission = createAdmission(config, log);
     const tracing = await Tracing.fromEnv(options.env ?? process.env, VERSION);
     if (tracing.enabled) log.info('tracing: exporting spans over OTLP/HTTP');
-    const runtime = new Runtime(
+    let runtime: Runtime | undefined;
+    const memory = config.memory.enabled
+      ? await createLongTermMemory({
+          config: config.memory,
+          storagePath: config.storage.path,
+          env: options.env ?? process.env,
+          mockUrl: providers.mock?.url,
+          observer: { start: (mode, parent) => runtime!.#observeSearch(mode, parent) },
+        }).catch(async (err: unknown) => {
+          await providers.close();
+          throw err;
+        })
+      : undefined;
+    if (memory !== undefined) {
+      // A tool of the same name declared in code wins over the built-in one.
+      for (const tool of createMemoryTools(memory)) if (!registry.has(tool.name)) registry.register(tool);
+      memory.startSweeper(config.memory.sweep_interval_ms, (err) =>
+        log.warn({ err }, 'purging expired memories failed'),
+      );
+      const mismatch = memory.embedderMismatch;
+      if (mismatch !== undefined)
+        log.warn(
+          { stored: mismatch, configured: memory.embedder.name },
+          'memory: stored vectors come from another embedder; semantic search is off until `agentd memory reindex`',
+        );
+    }
+    runtime = new Runtime(
       config,
       loaded.providerSource,
       log,
@@ -321,6 +354,7 @@ export class Runtime {
       tracing,
       sandbox,
     );
+    runtime.#memory = memory;
     try {
       for (const [name, agentConfig] of Object.entries(config.agents)) {
         runtime.#addAgent(Agent.fromConfig(name, agentConfig), `agents.${name}`);
@@ -355,6 +389,34 @@ export class Runtime {
       },
       request,
     );
+  }
+
+  /** Long-term memory (undefined when `memory.enabled` is false). */
+  get memory(): LongTermMemory | undefined {
+    return this.#memory;
+  }
+
+  /** Times each memory search (`agentd_memory_search_duration_seconds`) and traces it in its task. */
+  #observeSearch(
+    mode: string,
+    parent: Parameters<SearchObserver['start']>[1],
+  ): ReturnType<SearchObserver['start']> {
+    const started = performance.now();
+    const span = this.tracing.startChild(parent, 'memory.search', { 'agentd.memory.mode': mode });
+    return (result, error) => {
+      this.metrics.memorySearch.with(mode).observe((performance.now() - started) / 1000);
+      if (span === undefined) return;
+      const failure = error === undefined ? null : toAgentdError(error);
+      endSpan(
+        span,
+        {
+          'agentd.memory.hits': result?.hits.length ?? 0,
+          'agentd.memory.candidates': result?.candidates ?? 0,
+          'agentd.memory.strategy': result?.strategy ?? 'none',
+        },
+        failure === null ? null : { code: failure.code, message: failure.message },
+      );
+    };
   }
 
   /** Agents by name, in declaration order. */
@@ -668,6 +730,7 @@ export class Runtime {
     // Storage closes first, so tasks abandoned past the drain deadline stay `running` in it and
     // are recovered by the next start (per their agent's `on_interrupt`), rather than failed here.
     await this.store.close();
+    await this.#memory?.close();
     this.admission.guard?.close();
     await this.admission.backend.close();
     for (const task of this.#active.values()) {
@@ -826,6 +889,7 @@ export class Runtime {
         metrics: this.metrics,
         tracing: this.tracing,
         responses: this.responses,
+        memory: this.#memory,
       });
     }
     this.#retire(task);

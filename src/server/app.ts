@@ -16,6 +16,7 @@ import { installErrorHandlers } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
+import { memoryRoutes } from './routes/memories.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { taskRoutes } from './routes/tasks.js';
@@ -71,6 +72,7 @@ export async function buildServer(runtime: Runtime): Promise<App> {
         { name: 'tasks', description: 'Asynchronous agent tasks' },
         { name: 'agents', description: 'Agents and synchronous runs' },
         { name: 'sessions', description: 'Conversation history' },
+        { name: 'memories', description: 'Long-term memory: CRUD, search, history' },
         { name: 'tools', description: 'Tools run directly, without a model' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
@@ -81,6 +83,7 @@ export async function buildServer(runtime: Runtime): Promise<App> {
   taskRoutes(app, runtime);
   agentRoutes(app, runtime);
   sessionRoutes(app, runtime);
+  if (runtime.memory !== undefined) memoryRoutes(app, runtime.memory);
   toolRoutes(app, runtime);
   healthRoutes(app, runtime);
   if (runtime.config.observability.metrics.enabled) metricsRoutes(app, runtime);

@@ -74,6 +74,8 @@ export interface ToolRunContext {
   cancellation: Cancellation;
   taskId: string;
   tenantId: string;
+  userId?: string | null | undefined;
+  sessionId?: string | null | undefined;
   agent: string;
   /** Default deadline per call; a tool's own `timeoutMs` wins. */
   timeoutMs: number;
@@ -227,6 +229,8 @@ export class ToolExecutor {
         signal: cancellation.signal,
         taskId: ctx.taskId,
         tenantId: ctx.tenantId,
+        userId: ctx.userId,
+        sessionId: ctx.sessionId,
         agent: ctx.agent,
         callId: call.id,
         idempotencyKey: idempotencyKey(ctx.taskId, name, args),

@@ -7,6 +7,9 @@ export interface ToolContext {
   signal: AbortSignal;
   taskId: string;
   tenantId: string;
+  /** The task's user and session, when it has them (memory tools scope by these). */
+  userId?: string | null | undefined;
+  sessionId?: string | null | undefined;
   agent: string;
   callId: string;
   /**

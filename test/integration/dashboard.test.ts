@@ -258,13 +258,19 @@ describe('dashboard', () => {
       assert.deepEqual(consoleErrors, []);
     });
 
-    it('shows the memory search 404 message when the server has no memory search', async () => {
-      await page.fill('#memory-query', 'favourite colour');
+    it('searches the memories added through the API', async () => {
+      for (const text of ['Prefers green tea in the morning', 'Lives in Lyon near the river']) {
+        const added = await call(agentd.url, 'POST', '/v1/memories', { text });
+        assert.equal(added.status, 201);
+      }
+      await page.fill('#memory-query', 'green tea');
       await page.click('#memory-form button');
-      await page.waitForFunction(() =>
-        /not available/.test(document.getElementById('memory-status')!.textContent!),
+      await page.waitForSelector('#memory-results li');
+      const items = await page.$$eval('#memory-results li', (found) =>
+        found.map((item: any) => String(item.textContent)),
       );
-      assert.match(String(await page.textContent('#memory-status')), /404/);
+      assert.match(items[0]!, /^Prefers green tea in the morning\d\.\d{3} · /);
+      assert.doesNotMatch(items.join('\n'), /NaN/);
     });
 
     it('lists memory search results in either response shape', async () => {

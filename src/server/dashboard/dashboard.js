@@ -122,7 +122,7 @@ async function searchMemories(query) {
     const body = await api('/v1/memories/search', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query, top_k: 10 }),
+      body: JSON.stringify({ text: query, top_k: 10 }),
     });
     const results = normaliseMemoryResults(body);
     status.textContent = results.length === 0 ? 'No memory matches.' : `${results.length} memories`;
@@ -131,8 +131,9 @@ async function searchMemories(query) {
       item.textContent = result.text;
       const score = document.createElement('span');
       score.className = 'score';
+      // A component is `{score, rank}` (agentd's memory API) or a bare number.
       const parts = Object.entries(result.scores ?? {}).map(
-        ([name, value]) => `${name} ${Number(value).toFixed(3)}`,
+        ([name, value]) => `${name} ${Number(value?.score ?? value).toFixed(3)}`,
       );
       const total = typeof result.score === 'number' ? result.score.toFixed(3) : '';
       score.textContent = [total, parts.join(' · '), result.id ?? '']

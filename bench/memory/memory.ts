@@ -1,0 +1,190 @@
+/**
+ * `npm run bench:memory`: the memory targets side by side in one run.
+ * - session: append 1,000 messages (target ≤ 5 ms), read the last 20 (target ≤ 20 µs);
+ * - add memories with precomputed 384-d embeddings, batched (target ≥ 20,000/s);
+ * - scoped search over 10,000 memories of one user, 384-d (semantic p50 ≤ 1 ms, hybrid ≤ 2 ms);
+ * - global ANN over clustered synthetic vectors: HNSW p50 and recall@10 against exact search,
+ *   build time and memory. 1,000,000 is the target size; the default here is 100,000
+ *   (MEMORY_BENCH_GLOBAL=1000000 for the full run: it needs minutes and ~3 GB).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import usearch, { type Matches, MetricKind } from 'usearch';
+import { HashingEmbedder, LongTermMemory, SqliteMemoryStorage, VectorIndex } from '../../src/memory/index.js';
+import { SqliteStore } from '../../src/store/index.js';
+import { describeMachine } from '../lib/machine.js';
+import { table, updateDocs, writeResult } from '../lib/report.js';
+import { percentile, round } from '../lib/stats.js';
+
+const DIM = 384;
+const GLOBAL = Number(process.env.MEMORY_BENCH_GLOBAL ?? 100_000);
+/** HNSW search breadth (`memory.index.expansion_search`). */
+const EF = Number(process.env.MEMORY_BENCH_EF ?? 64);
+const dir = mkdtempSync(join(tmpdir(), 'agentd-bench-memory-'));
+let seed = 7;
+const rand = () => {
+  seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+  return seed / 2 ** 32;
+};
+const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
+
+/** Unit vectors around `clusters` random centres: the shape real embeddings have. */
+function clustered(count: number, clusters: number): Float32Array {
+  const centres = new Float32Array(clusters * DIM).map(() => gauss());
+  const out = new Float32Array(count * DIM);
+  for (let i = 0; i < count; i++) {
+    const c = Math.floor(rand() * clusters);
+    let norm = 0;
+    for (let d = 0; d < DIM; d++) {
+      const v = centres[c * DIM + d]! + 0.6 * gauss();
+      out[i * DIM + d] = v;
+      norm += v * v;
+    }
+    const scale = 1 / Math.sqrt(norm);
+    for (let d = 0; d < DIM; d++) out[i * DIM + d]! *= scale;
+  }
+  return out;
+}
+
+const us = (ms: number) => round(ms * 1000);
+const rows: (string | number)[][] = [];
+const results: Record<string, unknown> = {};
+function report(name: string, value: number, unit: string, target: string): void {
+  rows.push([name, value, unit, target]);
+  results[name] = { value, unit, target };
+  console.log(`${name}: ${value} ${unit} (target ${target})`);
+}
+
+// Session: append and window reads on the task store.
+{
+  const store = new SqliteStore({ path: join(dir, 'session.db') });
+  const messages = Array.from({ length: 1000 }, (_, i) => ({
+    message: {
+      role: i % 2 === 0 ? ('user' as const) : ('assistant' as const),
+      content: `message ${i} with some words`,
+    },
+    tokens: 8,
+    task_id: null,
+  }));
+  const appends: number[] = [];
+  for (let run = 0; run < 5; run++) {
+    const started = performance.now();
+    await store.appendMessages(`s${run}`, 't', messages);
+    await store.flush();
+    appends.push(performance.now() - started);
+  }
+  report('session append 1,000 messages p50', round(percentile(appends, 50)), 'ms', '≤ 5 ms');
+  const reads: number[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const started = performance.now();
+    await store.sessionWindow('s0', 20, 1_000_000);
+    reads.push(performance.now() - started);
+  }
+  report('session read last 20 p50', us(percentile(reads, 50)), 'µs', '≤ 20 µs');
+  await store.close();
+}
+
+// Adds with precomputed embeddings, and scoped search over one user's 10,000 memories.
+{
+  const memory = await LongTermMemory.open({
+    storage: new SqliteMemoryStorage({ path: join(dir, 'memory.db') }),
+    embedder: new HashingEmbedder({ dimensions: DIM }),
+    maxBatch: 10_000,
+  });
+  const total = 20_000;
+  const vectors = clustered(total + 200, 50);
+  const words = ['tea', 'coffee', 'hiking', 'paris', 'meeting', 'budget', 'python', 'garden', 'piano', 'cat'];
+  const items = Array.from({ length: total }, (_, i) => ({
+    text: `note ${i}: ${words[i % 10]} and ${words[(i * 7) % 10]} on day ${i % 365}`,
+    user_id: i < 10_000 ? 'u-big' : `u-${i % 100}`,
+    metadata: { day: i % 365 },
+    embedding: vectors.subarray(i * DIM, (i + 1) * DIM),
+  }));
+  const started = performance.now();
+  for (let i = 0; i < total; i += 1000) await memory.add({ tenant_id: 't' }, items.slice(i, i + 1000));
+  const seconds = (performance.now() - started) / 1000;
+  report(
+    'add with precomputed embeddings (batches of 1,000)',
+    Math.round(total / seconds),
+    'memories/s',
+    '≥ 20,000/s',
+  );
+
+  const queries = vectors.slice(total * DIM);
+  for (const mode of ['semantic', 'hybrid'] as const) {
+    const times: number[] = [];
+    for (let q = 0; q < 200; q++) {
+      const t0 = performance.now();
+      await memory.search({
+        tenant_id: 't',
+        text: mode === 'hybrid' ? `${words[q % 10]} ${words[(q + 3) % 10]}` : undefined,
+        vector: queries.subarray(q * DIM, (q + 1) * DIM),
+        mode,
+        filter: { user_id: 'u-big' },
+        top_k: 10,
+      });
+      times.push(performance.now() - t0);
+    }
+    report(
+      `scoped ${mode} search, 10,000 memories of one user, p50`,
+      round(percentile(times, 50)),
+      'ms',
+      mode === 'semantic' ? '≤ 1 ms' : '≤ 2 ms',
+    );
+  }
+  await memory.close();
+}
+
+// Global ANN: HNSW (the VectorIndex's, f16) against exact search on the same vectors.
+{
+  // Queries come from the same clusters as the data (the last 200 vectors), as real queries do.
+  const all = clustered(GLOBAL + 200, 1000);
+  const data = all.subarray(0, GLOBAL * DIM);
+  const queries = all.slice(GLOBAL * DIM);
+  const rssBefore = process.memoryUsage().rss;
+  const index = new VectorIndex({
+    dimensions: DIM,
+    hnswThreshold: Number.POSITIVE_INFINITY,
+    exactThreshold: 0,
+  });
+  for (let i = 0; i < GLOBAL; i++) index.upsert(i + 1, data.subarray(i * DIM, (i + 1) * DIM));
+  const t0 = performance.now();
+  index.ensureHnsw(true);
+  const buildSeconds = (performance.now() - t0) / 1000;
+  const rssMb = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
+  const times: number[] = [];
+  let found = 0;
+  for (let q = 0; q < 200; q++) {
+    const query = queries.slice(q * DIM, (q + 1) * DIM);
+    const t1 = performance.now();
+    const approximate = index.search(query, 10, undefined);
+    times.push(performance.now() - t1);
+    const exact = usearch.exactSearch(data, query, DIM, 10, MetricKind.Cos, 0) as Matches;
+    const truth = new Set(Array.from(exact.keys, (k) => Number(k) + 1));
+    for (const m of approximate) if (truth.has(m.key)) found++;
+  }
+  const label = GLOBAL.toLocaleString('en-US');
+  report(
+    `global ANN (HNSW f16, ef ${EF}), ${label} memories, p50`,
+    round(percentile(times, 50)),
+    'ms',
+    '≤ 2 ms',
+  );
+  report(`global ANN recall@10 vs exact, ${label} memories`, round(found / 2000), '', '≥ 0.95');
+  report(`HNSW build, ${label} × ${DIM}-d`, round(buildSeconds), 's', 'reported');
+  report(`memory: vectors + HNSW, ${label}`, Math.round(rssMb), 'MB RSS', 'reported');
+}
+
+rmSync(dir, { recursive: true, force: true });
+const header = ['measure', 'value', 'unit', 'target'];
+console.log(table(header, rows));
+const path = writeResult('memory', { machine: describeMachine(), results });
+console.log(`wrote ${path}`);
+if (process.env.BENCH_UPDATE_DOCS !== '0') {
+  updateDocs(
+    'memory',
+    '### Memory (`npm run bench:memory`)\n\nMeasured on the shared 2-core machine under load from other work: provisional figures.\n\n' +
+      table(header, rows),
+  );
+}

@@ -1,0 +1,119 @@
+import { type Embedder, normalize } from './embedder.js';
+import { contentWords } from './stopwords.js';
+
+/** FNV-1a over a string's UTF-16 units, then a final avalanche. */
+function hash(text: string, seed: number): number {
+  let h = 2166136261 ^ seed;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  h = Math.imul(h ^ (h >>> 16), 2246822507);
+  h = Math.imul(h ^ (h >>> 13), 3266489909);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** A weighted feature of a text: a word, a word pair, or a character n-gram of a word. */
+interface Feature {
+  id: number;
+  weight: number;
+}
+
+export interface HashingEmbedderOptions {
+  dimensions?: number;
+  /** Character n-gram lengths taken inside each word (default 3 and 4). */
+  ngrams?: number[];
+  /** Weight of a word's n-grams together, relative to the word itself (default 0.5). */
+  ngramWeight?: number;
+  /** Weight of an adjacent word pair (default 0.5). */
+  pairWeight?: number;
+}
+
+/**
+ * The zero-configuration embedder: no model, no network. A text becomes hashed features (words,
+ * adjacent word pairs, character n-grams of each word, so "paint" and "painting" share most of
+ * theirs) with sublinear term frequency, signed-hashed into a fixed number of dimensions and
+ * L2-normalised. Stored vectors depend only on their text, so they never go stale; the query
+ * vector weights each feature by its inverse document frequency in the stored corpus, which is
+ * where rare words earn their weight. Deterministic for a given corpus.
+ */
+export class HashingEmbedder implements Embedder {
+  readonly name: string;
+  readonly dimensions: number;
+  readonly #ngrams: number[];
+  readonly #ngramWeight: number;
+  readonly #pairWeight: number;
+  /** Documents containing each feature. */
+  readonly #df = new Map<number, number>();
+  #documents = 0;
+
+  constructor(options: HashingEmbedderOptions = {}) {
+    this.dimensions = options.dimensions ?? 1024;
+    this.#ngrams = options.ngrams ?? [3, 4];
+    this.#ngramWeight = options.ngramWeight ?? 0.5;
+    this.#pairWeight = options.pairWeight ?? 0.5;
+    this.name = `hashing-v1:${this.#ngrams.join(',')}:${this.#ngramWeight}:${this.#pairWeight}`;
+  }
+
+  #features(text: string): Map<number, number> {
+    const counts = new Map<number, number>();
+    const add = (id: number, weight: number): void => {
+      counts.set(id, (counts.get(id) ?? 0) + weight);
+    };
+    const words = contentWords(text);
+    let previous: string | undefined;
+    for (const word of words) {
+      add(hash(word, 1), 1);
+      if (previous !== undefined && this.#pairWeight > 0)
+        add(hash(`${previous} ${word}`, 2), this.#pairWeight);
+      previous = word;
+      const padded = `<${word}>`;
+      let grams = 0;
+      for (const n of this.#ngrams) grams += Math.max(0, padded.length - n + 1);
+      if (grams === 0 || this.#ngramWeight === 0) continue;
+      // A word's n-grams together weigh as much as the word: long words do not dominate.
+      const share = this.#ngramWeight / grams;
+      for (const n of this.#ngrams) {
+        for (let i = 0; i + n <= padded.length; i++) add(hash(padded.slice(i, i + n), 3 + n), share);
+      }
+    }
+    return counts;
+  }
+
+  #project(features: Iterable<Feature>): Float32Array {
+    const vector = new Float32Array(this.dimensions);
+    for (const { id, weight } of features) {
+      const sign = (id & 0x80000000) === 0 ? 1 : -1;
+      vector[id % this.dimensions]! += sign * weight;
+    }
+    return normalize(vector);
+  }
+
+  async embedDocuments(texts: readonly string[]): Promise<Float32Array[]> {
+    return texts.map((text) => this.embedDocument(text));
+  }
+
+  /** The stored vector of a text (synchronous: no I/O). */
+  embedDocument(text: string): Float32Array {
+    const features: Feature[] = [];
+    for (const [id, count] of this.#features(text)) features.push({ id, weight: 1 + Math.log(count) });
+    return this.#project(features);
+  }
+
+  async embedQuery(text: string): Promise<Float32Array> {
+    const features: Feature[] = [];
+    const n = this.#documents;
+    for (const [id, count] of this.#features(text)) {
+      // Squared: the stored side carries no IDF, so the query carries it for both.
+      const idf = Math.log((n + 1) / ((this.#df.get(id) ?? 0) + 1)) + 1;
+      features.push({ id, weight: (1 + Math.log(count)) * idf * idf });
+    }
+    return this.#project(features);
+  }
+
+  observe(text: string, delta: 1 | -1): void {
+    this.#documents += delta;
+    for (const id of this.#features(text).keys()) {
+      const next = (this.#df.get(id) ?? 0) + delta;
+      if (next <= 0) this.#df.delete(id);
+      else this.#df.set(id, next);
+    }
+  }
+}

@@ -1,0 +1,333 @@
+import { ConflictError, InvalidRequestError } from '../errors.js';
+import { uuidv7 } from '../lib/ids.js';
+import type { Span } from '../observability/index.js';
+import type { Embedder } from './embedder.js';
+import { MemorySearch, type SearchObserver } from './search.js';
+import type {
+  EmbedderStamp,
+  ListQuery,
+  MemoryHistoryEntry,
+  MemoryPatch,
+  MemoryRecord,
+  MemoryScope,
+  MemoryStorage,
+  NewMemory,
+  Page,
+  SearchQuery,
+  SearchResult,
+} from './types.js';
+import { checkNewMemory, checkPatch, checkVector, type MemoryLimits } from './validate.js';
+import { VectorIndex, type VectorIndexOptions } from './vector-index.js';
+
+export interface LongTermMemoryOptions {
+  storage: MemoryStorage;
+  embedder: Embedder;
+  limits?: Partial<MemoryLimits>;
+  index?: Omit<VectorIndexOptions, 'dimensions'>;
+  /** Where the HNSW index is saved between runs (none: rebuilt from storage at start). */
+  indexPath?: string | undefined;
+  /** Memories per add request (default 1,000). */
+  maxBatch?: number;
+  /** Metrics and tracing of searches. */
+  observer?: SearchObserver | undefined;
+}
+
+/** A memory with everything an import carries (id and times kept as exported). */
+export type ImportedMemory = NewMemory & { id?: string; created_at?: number; updated_at?: number };
+
+/**
+ * Long-term memory: validated writes that change text, vector, full-text entry and history in
+ * one transaction; an in-memory vector index kept in step; and one search API. Every operation
+ * is scoped by tenant. The embedder that produced the stored vectors is recorded; opening with
+ * another one leaves vectors untouched and refuses vector work until `reindex` runs.
+ */
+export class LongTermMemory {
+  readonly storage: MemoryStorage;
+  readonly limits: MemoryLimits;
+  #embedder: Embedder;
+  #index: VectorIndex;
+  readonly #indexOptions: Omit<VectorIndexOptions, 'dimensions'>;
+  readonly #indexPath: string | undefined;
+  /** Memories one `add` may carry. */
+  readonly maxBatch: number;
+  readonly #search: MemorySearch;
+  /** Memories per tenant held in the index (a tenant owning all lets search skip the filter). */
+  readonly #tenants = new Map<string, number>();
+  /** Keys of indexed memories that have an `expires_at` (search must filter those). */
+  readonly #expiring = new Set<number>();
+  /** Set when the stored vectors came from another embedder. */
+  #mismatch: EmbedderStamp | undefined;
+  #sweeper: NodeJS.Timeout | undefined;
+
+  private constructor(options: LongTermMemoryOptions) {
+    this.storage = options.storage;
+    this.#embedder = options.embedder;
+    this.limits = {
+      maxTextChars: options.limits?.maxTextChars ?? 32_000,
+      maxTags: options.limits?.maxTags ?? 64,
+      maxMetadataBytes: options.limits?.maxMetadataBytes ?? 16_384,
+    };
+    this.#indexOptions = options.index ?? {};
+    this.#indexPath = options.indexPath;
+    this.maxBatch = options.maxBatch ?? 1000;
+    this.#index = new VectorIndex({ ...this.#indexOptions, dimensions: options.embedder.dimensions });
+    this.#search = new MemorySearch(this.storage, options.observer);
+  }
+
+  /** Opens the memory: checks the recorded embedder and loads vectors into the index. */
+  static async open(options: LongTermMemoryOptions): Promise<LongTermMemory> {
+    const memory = new LongTermMemory(options);
+    await memory.#load();
+    return memory;
+  }
+
+  get embedder(): Embedder {
+    return this.#embedder;
+  }
+
+  /** The embedder the stored vectors came from, when it is not the configured one. */
+  get embedderMismatch(): EmbedderStamp | undefined {
+    return this.#mismatch;
+  }
+
+  get size(): number {
+    return this.#index.size;
+  }
+
+  async #load(): Promise<void> {
+    const stamp = await this.storage.embedder();
+    const embedder = this.#embedder;
+    if (stamp !== undefined && (stamp.name !== embedder.name || stamp.dimensions !== embedder.dimensions)) {
+      this.#mismatch = stamp;
+      return;
+    }
+    if (stamp === undefined)
+      await this.storage.setEmbedder({ name: embedder.name, dimensions: embedder.dimensions });
+    const saved =
+      this.#indexPath === undefined ? undefined : this.#index.load(this.#indexPath, embedder.name);
+    for await (const batch of this.storage.vectors()) {
+      for (const item of batch) {
+        this.#index.upsert(item.key, item.vector);
+        this.#count(item.tenant_id, 1);
+        if (item.expires_at !== null) this.#expiring.add(item.key);
+        embedder.observe?.(item.text, 1);
+      }
+    }
+    if (saved !== undefined) {
+      const changes = await this.storage.changesSince(saved);
+      this.#index.resync(changes.keys);
+    }
+    this.#index.ensureHnsw();
+  }
+
+  #count(tenant: string, delta: number): void {
+    const next = (this.#tenants.get(tenant) ?? 0) + delta;
+    if (next <= 0) this.#tenants.delete(tenant);
+    else this.#tenants.set(tenant, next);
+  }
+
+  #requireEmbedder(): void {
+    const stamp = this.#mismatch;
+    if (stamp === undefined) return;
+    throw new ConflictError(
+      `stored memories were embedded by "${stamp.name}" (${stamp.dimensions} dimensions), not the configured "${this.#embedder.name}" (${this.#embedder.dimensions}): run \`agentd memory reindex\``,
+      {
+        details: {
+          stored: stamp,
+          configured: { name: this.#embedder.name, dimensions: this.#embedder.dimensions },
+        },
+      },
+    );
+  }
+
+  /** Adds memories in one transaction; all or none. */
+  async add(
+    scope: MemoryScope,
+    items: readonly ImportedMemory[],
+    signal?: AbortSignal,
+  ): Promise<MemoryRecord[]> {
+    this.#requireEmbedder();
+    if (items.length === 0) return [];
+    if (items.length > this.maxBatch)
+      throw new InvalidRequestError(`at most ${this.maxBatch} memories per request`, {
+        details: { field: 'memories', max: this.maxBatch },
+      });
+    const batch = items.length > 1;
+    const dimensions = this.#embedder.dimensions;
+    const vectors: (Float32Array | undefined)[] = items.map((item, i) => {
+      const at = batch ? `memories[${i}].` : '';
+      checkNewMemory(item, at, this.limits);
+      return item.embedding === undefined
+        ? undefined
+        : checkVector(item.embedding, dimensions, `${at}embedding`);
+    });
+    const missing = vectors.flatMap((v, i) => (v === undefined ? [i] : []));
+    if (missing.length > 0) {
+      const embedded = await this.#embedder.embedDocuments(
+        missing.map((i) => items[i]!.text),
+        signal,
+      );
+      for (let j = 0; j < missing.length; j++) vectors[missing[j]!] = embedded[j]!;
+    }
+    const now = Date.now();
+    const rows = items.map((item, i) => {
+      const record: MemoryRecord = {
+        id: item.id ?? uuidv7(),
+        tenant_id: scope.tenant_id,
+        user_id: item.user_id ?? scope.user_id ?? null,
+        agent_id: item.agent_id ?? scope.agent_id ?? null,
+        session_id: item.session_id ?? scope.session_id ?? null,
+        text: item.text,
+        metadata: item.metadata ?? {},
+        tags: [...new Set(item.tags ?? [])],
+        importance: item.importance ?? 0.5,
+        created_at: item.created_at ?? now,
+        updated_at: item.updated_at ?? item.created_at ?? now,
+        expires_at: item.expires_at ?? null,
+      };
+      return { record, vector: vectors[i]! };
+    });
+    const stored = await this.storage.insert(rows);
+    for (let i = 0; i < stored.length; i++) {
+      const { key, record } = stored[i]!;
+      this.#index.upsert(key, rows[i]!.vector);
+      this.#count(record.tenant_id, 1);
+      if (record.expires_at !== null) this.#expiring.add(key);
+      this.#embedder.observe?.(record.text, 1);
+    }
+    return stored.map((s) => s.record);
+  }
+
+  async get(tenantId: string, id: string): Promise<MemoryRecord | undefined> {
+    const found = await this.storage.get(tenantId, id);
+    if (found === undefined) return undefined;
+    const expires = found.record.expires_at;
+    return expires !== null && expires <= Date.now() ? undefined : found.record;
+  }
+
+  /** Changes a memory; a new text gets a new vector in the same transaction. */
+  async update(
+    tenantId: string,
+    id: string,
+    patch: MemoryPatch,
+    signal?: AbortSignal,
+  ): Promise<MemoryRecord | undefined> {
+    checkPatch(patch, this.limits);
+    const before = await this.storage.get(tenantId, id);
+    if (before === undefined) return undefined;
+    let vector: Float32Array | undefined;
+    const textChanged = patch.text !== undefined && patch.text !== before.record.text;
+    if (textChanged) {
+      this.#requireEmbedder();
+      [vector] = await this.#embedder.embedDocuments([patch.text!], signal);
+    }
+    const after = await this.storage.update(tenantId, id, patch, vector, Date.now());
+    if (after === undefined) return undefined;
+    if (after.record.expires_at === null) this.#expiring.delete(after.key);
+    else this.#expiring.add(after.key);
+    if (vector !== undefined) {
+      this.#index.upsert(after.key, vector);
+      this.#embedder.observe?.(before.record.text, -1);
+      this.#embedder.observe?.(after.record.text, 1);
+    }
+    return after.record;
+  }
+
+  /** Deletes a memory with its vector and full-text entry; false when there was none. */
+  async delete(tenantId: string, id: string): Promise<boolean> {
+    const before = await this.storage.get(tenantId, id);
+    const key = await this.storage.delete(tenantId, id, Date.now());
+    if (key === undefined) return false;
+    this.#forget(key, tenantId, before?.record.text);
+    return true;
+  }
+
+  #forget(key: number, tenantId: string, text: string | undefined): void {
+    if (!this.#index.has(key)) return;
+    this.#index.remove(key);
+    this.#count(tenantId, -1);
+    this.#expiring.delete(key);
+    if (text !== undefined) this.#embedder.observe?.(text, -1);
+  }
+
+  list(query: ListQuery): Promise<Page<MemoryRecord>> {
+    return this.storage.list(query, Date.now());
+  }
+
+  history(tenantId: string, id: string): Promise<MemoryHistoryEntry[]> {
+    return this.storage.history(tenantId, id);
+  }
+
+  /** Searches memories; see `SearchQuery`. */
+  async search(query: SearchQuery, signal?: AbortSignal, parent?: Span): Promise<SearchResult> {
+    const needsVectors = query.mode === 'semantic' || query.mode === 'hybrid' || query.vector !== undefined;
+    if (needsVectors) this.#requireEmbedder();
+    const owned = this.#tenants.get(query.tenant_id) ?? 0;
+    return this.#search.run(query, {
+      embedder: this.#mismatch === undefined ? this.#embedder : undefined,
+      index: this.#index,
+      ownsIndex: owned > 0 && owned === this.#index.size && this.#expiring.size === 0,
+      signal,
+      parent,
+    });
+  }
+
+  /** Removes expired memories now; how many. */
+  async purgeExpired(): Promise<number> {
+    const removed = await this.storage.purgeExpired(Date.now());
+    for (const item of removed) this.#forget(item.key, item.tenant_id, item.text);
+    return removed.length;
+  }
+
+  /** Purges expired memories every `intervalMs` in the background. */
+  startSweeper(intervalMs: number, onError: (err: unknown) => void): void {
+    this.#sweeper = setInterval(() => {
+      this.purgeExpired().catch(onError);
+    }, intervalMs);
+    this.#sweeper.unref();
+  }
+
+  /**
+   * Re-embeds every stored memory with `embedder` (batch by batch) and records it: the explicit
+   * step that switching embedders requires. Returns how many memories were re-embedded.
+   */
+  async reindex(embedder: Embedder, onProgress?: (done: number) => void): Promise<number> {
+    const index = new VectorIndex({ ...this.#indexOptions, dimensions: embedder.dimensions });
+    let done = 0;
+    this.#tenants.clear();
+    this.#expiring.clear();
+    for await (const batch of this.storage.vectors()) {
+      const vectors = await embedder.embedDocuments(batch.map((item) => item.text));
+      await this.storage.replaceVectors(batch.map((item, i) => ({ key: item.key, vector: vectors[i]! })));
+      for (let i = 0; i < batch.length; i++) {
+        index.upsert(batch[i]!.key, vectors[i]!);
+        this.#count(batch[i]!.tenant_id, 1);
+        if (batch[i]!.expires_at !== null) this.#expiring.add(batch[i]!.key);
+        embedder.observe?.(batch[i]!.text, 1);
+      }
+      done += batch.length;
+      onProgress?.(done);
+    }
+    await this.storage.setEmbedder({ name: embedder.name, dimensions: embedder.dimensions });
+    index.ensureHnsw();
+    this.#embedder = embedder;
+    this.#index = index;
+    this.#mismatch = undefined;
+    return done;
+  }
+
+  /** Saves the HNSW index (when there is one) and closes storage. */
+  async close(): Promise<void> {
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    if (this.#indexPath !== undefined && this.#mismatch === undefined) {
+      const { seq } = await this.storage.changesSince(Number.MAX_SAFE_INTEGER);
+      this.#index.save(this.#indexPath, {
+        seq,
+        embedder: this.#embedder.name,
+        dimensions: this.#embedder.dimensions,
+        quantization: this.#indexOptions.quantization ?? 'f16',
+      });
+    }
+    await this.storage.close();
+  }
+}
