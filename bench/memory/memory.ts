@@ -8,7 +8,7 @@
  *   (MEMORY_BENCH_GLOBAL=1000000 for the full run: it needs minutes and ~3 GB).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import usearch, { type Matches, MetricKind } from 'usearch';
 import { HashingEmbedder, LongTermMemory, SqliteMemoryStorage, VectorIndex } from '../../src/memory/index.js';
@@ -184,7 +184,11 @@ console.log(`wrote ${path}`);
 if (process.env.BENCH_UPDATE_DOCS !== '0') {
   updateDocs(
     'memory',
-    '### Memory (`npm run bench:memory`)\n\nMeasured on the shared 2-core machine under load from other work: provisional figures.\n\n' +
+    '### Memory (`npm run bench:memory`)\n\n' +
+      `Measured on the shared 2-core machine under load from other work (load average ${loadavg()[0]!.toFixed(1)}): ` +
+      'provisional figures, several times slower than on an idle machine. The global ANN run used ' +
+      `${GLOBAL.toLocaleString('en-US')} memories (\`MEMORY_BENCH_GLOBAL=1000000\` for the target size). ` +
+      'mem0ai and @mastra/memory were not run side by side: see discuss/0200-agent-memory.md.\n\n' +
       table(header, rows),
   );
 }

@@ -141,7 +141,7 @@ function fromBlob(buffer: Buffer): Float32Array {
 }
 
 /** An FTS5 query matching any of the text's content words (each quoted: no syntax leaks in). */
-export function matchExpression(text: string): string | undefined {
+function matchExpression(text: string): string | undefined {
   const words = contentWords(text);
   if (words.length === 0) return undefined;
   return [...new Set(words)].map((w) => `"${w}"`).join(' OR ');

@@ -73,11 +73,6 @@ export class VectorIndex {
     return this.#keys.length;
   }
 
-  /** True when large searches go through the HNSW index. */
-  get approximate(): boolean {
-    return this.#hnsw !== undefined;
-  }
-
   /** Adds or replaces vectors. */
   upsert(key: number, vector: Float32Array): void {
     if (vector.length !== this.dimensions)
@@ -290,13 +285,6 @@ export class VectorIndex {
   /** Builds the HNSW index now if the set has reached its threshold (or regardless, with `force`). */
   ensureHnsw(force = false): void {
     if (this.#hnsw === undefined && (force || this.size >= this.#options.hnswThreshold)) this.#buildHnsw();
-  }
-
-  /** Drops every vector (before a re-index). */
-  clear(): void {
-    this.#keys = [];
-    this.#slots.clear();
-    this.#hnsw = undefined;
   }
 }
 
