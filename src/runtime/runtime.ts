@@ -305,7 +305,7 @@ export class Runtime {
         if (typeof tool !== 'string') registry.register(tool, { replace: true });
     }
 
-    const store = options.store ?? openStore(config);
+    const store = options.store ?? (await openStore(config));
     const providers = await startProviders(config, options.env);
     const admission = createAdmission(config, log);
     const tracing = await Tracing.fromEnv(options.env ?? process.env, VERSION);
