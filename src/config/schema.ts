@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { DistributedSchema } from './distributed-schema.js';
 import { SandboxSchema } from './sandbox-schema.js';
 
 /**
@@ -439,6 +440,7 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     sandbox: SandboxSchema,
+    distributed: DistributedSchema,
     tasks: Type.Object(
       {
         max_concurrency: Type.Integer({ minimum: 1, default: 4096, description: 'tasks running at once' }),
