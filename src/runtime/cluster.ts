@@ -247,10 +247,14 @@ export class Cluster {
   async #run(delivery: TaskDelivery): Promise<void> {
     const host = this.#host;
     const id = delivery.id;
-    const record = await host.store.getTask(id);
+    const awaited = this.#awaited.get(id);
+    // A first delivery of a task accepted here needs no read: nothing else can have touched it.
+    const record =
+      delivery.redelivered === 0 && awaited?.record.status === 'queued' && awaited.ticket !== undefined
+        ? awaited.record
+        : await host.store.getTask(id);
     if (record === undefined || TERMINAL_STATUSES.has(record.status)) return;
     const agent = host.agent(record.agent);
-    const awaited = this.#awaited.get(id);
     let task: Task;
     if (record.status === 'running') {
       // The node that ran it died (or stalled past its lock): its agent's on_interrupt decides.
