@@ -149,18 +149,11 @@ export class Cluster {
    * Queues a task accepted here (already durable in storage): its first event goes to its stream
    * before any node can start it, then the job is added. This node awaits it until it ends.
    */
-  async dispatch(task: Task): Promise<void> {
+  async dispatch(task: Task, announced = false): Promise<void> {
     const record = task.record;
     this.#awaited.set(task.id, task);
     try {
-      this.streams.append(task.id, {
-        attempt: record.attempt,
-        seq: 1,
-        type: 'task.queued',
-        data: { agent: record.agent },
-        at: record.created_at,
-      });
-      await this.streams.flush();
+      if (!announced) await this.announce(task);
       await this.#queue.add({
         id: task.id,
         tenant: record.tenant_id,
@@ -173,6 +166,23 @@ export class Cluster {
         retryAfterMs: 1000,
       });
     }
+  }
+
+  /**
+   * Writes a task's `task.queued` event to its stream, so clients can follow it from any node
+   * (done by `dispatch`, or earlier for a task that waits for a concurrency slot before it is queued).
+   */
+  async announce(task: Task): Promise<void> {
+    const record = task.record;
+    this.#awaited.set(task.id, task);
+    this.streams.append(task.id, {
+      attempt: record.attempt,
+      seq: 1,
+      type: 'task.queued',
+      data: { agent: record.agent },
+      at: record.created_at,
+    });
+    await this.streams.flush();
   }
 
   /** Remembers a task this node awaits (an idempotent replay of one accepted elsewhere). */
@@ -284,7 +294,7 @@ export class Cluster {
     host.runHere(task);
     if (this.#cancelled.has(id)) host.cancelHere(id);
     await task.wait();
-    await this.#announce(task);
+    await this.#broadcastEnd(task);
   }
 
   /** Numbers a task's next events after those its stream already holds for its current run. */
@@ -319,11 +329,11 @@ export class Cluster {
       this.#awaited.delete(task.id);
       this.#host.finishedElsewhere(task);
     }
-    await this.#announce(task);
+    await this.#broadcastEnd(task);
   }
 
   /** After a task ended here: its row and last events are written, then nodes awaiting it hear. */
-  async #announce(task: Task): Promise<void> {
+  async #broadcastEnd(task: Task): Promise<void> {
     await this.#host.store.flush();
     await this.streams.flush().catch(() => {});
     await this.#bus?.send('done', task.id).catch(() => {});

@@ -956,12 +956,17 @@ export class Runtime {
     const key = record.idempotency_key;
     if (key !== null) this.#idempotency.set(`${record.tenant_id}\u0000${key}`, task);
     const persisted = this.store.insertTask(record, true);
+    const queued = admitted instanceof QueuedAdmission;
+    // A task waiting for a slot can be followed (SSE) before it is queued.
+    const announced = queued ? persisted.then(() => cluster.announce(task)) : undefined;
+    // Its failure is reported by the dispatch that awaits it (if the slot is ever granted).
+    announced?.catch(() => {});
     const dispatch = async (ticket: TaskTicket): Promise<void> => {
       task.ticket = ticket;
       await persisted;
-      await cluster.dispatch(task);
+      if (announced !== undefined) await announced;
+      await cluster.dispatch(task, announced !== undefined);
     };
-    const queued = admitted instanceof QueuedAdmission;
     const dispatched = queued ? admitted.granted.then(dispatch) : dispatch(admitted as TaskTicket);
     if (durable === true) {
       try {
