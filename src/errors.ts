@@ -87,6 +87,7 @@ export const CircuitOpenError = declare('AGENTD_CIRCUIT_OPEN', 503, true);
 export const ShuttingDownError = declare('AGENTD_SHUTTING_DOWN', 503, true);
 export const OverloadedError = declare('AGENTD_OVERLOADED', 503, true);
 export const DashboardUnavailableError = declare('AGENTD_DASHBOARD_UNAVAILABLE', 503, false);
+export const QueueUnavailableError = declare('AGENTD_QUEUE_UNAVAILABLE', 503, true);
 
 // Task outcomes.
 export const TimeoutError = declare('AGENTD_TIMEOUT', 504, true);

@@ -20,6 +20,7 @@ export function startAgentdProcess(
   config: Record<string, unknown>,
   env: NodeJS.ProcessEnv = {},
   execArgv: string[] = [],
+  timeoutMs?: number,
 ): Promise<Started> {
   const path = join(dir, `${name}.json`);
   writeFileSync(
@@ -29,6 +30,7 @@ export function startAgentdProcess(
   return startNode([CLI, 'serve', '--port', '0', '--config', path], /"address":"(http:\/\/[^"]+)"/, {
     env: { AGENTD_LOG_LEVEL: 'info', ...env },
     execArgv,
+    timeoutMs,
   });
 }
 

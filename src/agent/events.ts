@@ -25,6 +25,8 @@ export interface TaskEvent {
   data: Record<string, unknown>;
   /** Milliseconds since the epoch. */
   at: number;
+  /** The run the event belongs to, on events read from a shared (Redis) stream. */
+  attempt?: number;
 }
 
 export type TaskEventListener = (event: TaskEvent) => void;
@@ -61,6 +63,14 @@ export class TaskEventLog {
   /** True after the final event. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Continues numbering after `seq`: a node that takes over a task whose earlier events another
+   * node wrote (to a shared stream) numbers its own after them. Only before the first append.
+   */
+  resumeAt(seq: number): void {
+    if (this.#seq === 0) this.#seq = seq;
   }
 
   append(type: TaskEventType, data: Record<string, unknown>): TaskEvent {

@@ -72,6 +72,20 @@ export class Task implements RouterSink {
     record.finished_at = Date.now();
     record.event_seq = this.events.lastSeq + 1;
     this.events.append('task.completed', completionData(record));
+    this.#wake();
+  }
+
+  /**
+   * Takes the final state another node stored for this task (it ran there) and wakes waiters.
+   * Ignored unless `final` is finished and this task is not.
+   */
+  adopt(final: TaskRecord): void {
+    if (this.finished || !TERMINAL_STATUSES.has(final.status)) return;
+    Object.assign(this.record, final);
+    this.#wake();
+  }
+
+  #wake(): void {
     const waiters = this.#waiters;
     this.#waiters = undefined;
     if (waiters !== undefined) for (const wake of waiters) wake();

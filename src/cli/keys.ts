@@ -48,7 +48,7 @@ export async function keys(args: string[]): Promise<void> {
   } catch (err) {
     fail((err as Error).message);
   }
-  const store = openStore(config);
+  const store = await openStore(config);
   const apiKeys = new ApiKeys(store, config);
   try {
     switch (action) {

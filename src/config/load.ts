@@ -218,6 +218,7 @@ function readConfigFile(path: string): Record<string, unknown> {
 
 const SHORTCUTS: Record<string, string[]> = {
   REDIS_URL: ['redis', 'url'],
+  DATABASE_URL: ['storage', 'url'],
   AGENTD_HOST: ['server', 'host'],
   AGENTD_PORT: ['server', 'port'],
   AGENTD_DB: ['storage', 'path'],

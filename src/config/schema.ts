@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { DistributedSchema } from './distributed-schema.js';
 import { AgentMemorySchema, MemorySchema } from './memory-schema.js';
 import { SandboxSchema } from './sandbox-schema.js';
 
@@ -209,6 +210,19 @@ export const ConfigSchema = Type.Object(
     storage: Type.Object(
       {
         path: Type.String({ default: '.agentd/agentd.db', description: 'SQLite file, or :memory:' }),
+        url: Type.Optional(
+          Type.String({
+            pattern: '^postgres(ql)?://',
+            description:
+              'postgres://… to store in Postgres (DATABASE_URL sets it too); SQLite at `path` otherwise',
+          }),
+        ),
+        schema: Type.String({
+          pattern: '^[a-z_][a-z0-9_]{0,62}$',
+          default: 'public',
+          description: "Postgres schema for agentd's tables (created if missing)",
+        }),
+        pool_size: Type.Integer({ minimum: 1, default: 10, description: 'Postgres connections per node' }),
         flush_interval_ms: Type.Integer({
           minimum: 0,
           default: 10,
@@ -430,6 +444,7 @@ export const ConfigSchema = Type.Object(
     ),
     sandbox: SandboxSchema,
     memory: MemorySchema,
+    distributed: DistributedSchema,
     tasks: Type.Object(
       {
         max_concurrency: Type.Integer({ minimum: 1, default: 4096, description: 'tasks running at once' }),

@@ -70,6 +70,7 @@ import {
   ToolExecutor,
   ToolRegistry,
 } from '../tools/index.js';
+import { Cluster } from './cluster.js';
 import { executeTool, type ToolExecutionRequest } from './tool-execution.js';
 import { VERSION } from './version.js';
 
@@ -129,7 +130,8 @@ export interface Submission {
 
 /** A task's events: buffered backlog plus live delivery, or the persisted tail of a finished task. */
 export interface EventStream {
-  backlog: { seq: number; type: string; data: unknown; at: number }[];
+  /** `attempt` is set on events read from a shared stream (each carries its run). */
+  backlog: { seq: number; type: string; data: unknown; at: number; attempt?: number }[];
   gap: boolean;
   /** True when no live events will follow the backlog. */
   finished: boolean;
@@ -217,6 +219,8 @@ export class Runtime {
   readonly #scheduler: FairScheduler<Task>;
   readonly #adaptive: AdaptiveConcurrency | undefined;
   readonly #executor: ToolExecutor;
+  /** Set when `distributed.enabled`: the shared queue, event streams and signals. */
+  #cluster: Cluster | undefined;
   readonly #startedAt = Date.now();
   #memory: LongTermMemory | undefined;
   #finishedTasks = 0;
@@ -312,7 +316,7 @@ export class Runtime {
         if (typeof tool !== 'string') registry.register(tool, { replace: true });
     }
 
-    const store = options.store ?? openStore(config);
+    const store = options.store ?? (await openStore(config));
     const providers = await startProviders(config, options.env);
     const admission = createAdmission(config, log);
     const tracing = await Tracing.fromEnv(options.env ?? process.env, VERSION);
@@ -367,7 +371,8 @@ export class Runtime {
           'no LLM provider configured (set OPENAI_API_KEY, DEEPSEEK_API_KEY or AGENTD_PROVIDER_BASE_URL): using the built-in mock model',
         );
       }
-      if (options.recover !== false) await runtime.#recover();
+      if (config.distributed.enabled) runtime.#cluster = await runtime.#joinCluster();
+      else if (options.recover !== false) await runtime.#recover();
       runtime.#prewarmSandbox();
     } catch (err) {
       await runtime.close({ drainMs: 0 });
@@ -536,6 +541,8 @@ export class Runtime {
     const task = new Task(record, this.config.tasks.event_buffer);
     task.traceparent = request.traceparent;
     task.events.append('task.queued', { agent: agent.name });
+    if (this.#cluster !== undefined)
+      return this.#submitToCluster(this.#cluster, task, admitted, request.durable);
     this.#active.set(record.id, task);
     if (key !== undefined) this.#idempotency.set(`${tenantId}\u0000${key}`, task);
     if (admitted instanceof QueuedAdmission) {
@@ -592,7 +599,15 @@ export class Runtime {
   /** Cancels a queued or running task; a finished task is returned unchanged. */
   async cancel(id: string, tenantId: string): Promise<TaskRecord | undefined> {
     const task = this.#active.get(id);
-    if (task === undefined || task.record.tenant_id !== tenantId) return this.getTask(id, tenantId);
+    if (task === undefined || task.record.tenant_id !== tenantId) {
+      return this.#cluster === undefined ? this.getTask(id, tenantId) : this.#cluster.cancel(id, tenantId);
+    }
+    this.#cancelHere(task);
+    return task.record;
+  }
+
+  /** Cancels a task queued or running in this process. */
+  #cancelHere(task: Task): void {
     if (this.#scheduler.remove(task)) {
       task.finish('cancelled', null, new CancelledError('cancelled before it started').toBody());
       this.store.updateTask(task.record);
@@ -600,7 +615,6 @@ export class Runtime {
     } else {
       task.cancellation.abortWith(new CancelledError('cancelled by request'));
     }
-    return task.record;
   }
 
   /** Opens a task's event stream after `afterSeq`; undefined when the tenant has no such task. */
@@ -610,6 +624,13 @@ export class Runtime {
     after: { attempt: number; seq: number },
     listener: TaskEventListener,
   ): Promise<EventStream | undefined> {
+    if (this.#cluster !== undefined) {
+      // Distributed, every node serves the same ids: those of the task's shared stream.
+      const owner = this.liveTask(id, tenantId)?.record ?? (await this.store.getTask(id));
+      if (owner === undefined || owner.tenant_id !== tenantId) return undefined;
+      const shared = await this.#cluster.events(id, after, listener);
+      if (shared !== undefined) return shared;
+    }
     const task = this.liveTask(id, tenantId);
     if (task !== undefined) {
       // Ids from an earlier run of a restarted task replay the current run from its start.
@@ -716,6 +737,7 @@ export class Runtime {
     this.#draining = true;
     this.#scheduler.pause();
     this.#adaptive?.close();
+    await this.#cluster?.pause();
     const drainMs = options.drainMs ?? 30_000;
     if (this.#scheduler.active > 0 && drainMs > 0) {
       let timer: NodeJS.Timeout | undefined;
@@ -727,6 +749,8 @@ export class Runtime {
       ]);
       clearTimeout(timer);
     }
+    // Jobs this node still holds go back to the others once their locks expire.
+    await this.#cluster?.close();
     // Storage closes first, so tasks abandoned past the drain deadline stay `running` in it and
     // are recovered by the next start (per their agent's `on_interrupt`), rather than failed here.
     await this.store.close();
@@ -864,8 +888,11 @@ export class Runtime {
     // Another submission with this key may have been admitted while the store was read.
     const raced = this.#idempotency.get(`${tenantId}\u0000${key}`);
     if (raced !== undefined) return raced;
-    const task = this.liveTask(stored.id, tenantId) ?? new Task(stored, this.config.tasks.event_buffer);
-    return task;
+    const running = this.liveTask(stored.id, tenantId);
+    if (running !== undefined) return running;
+    const task = new Task(stored, this.config.tasks.event_buffer);
+    // Distributed, a replay waits on the node running the task like the first submission did.
+    return this.#cluster === undefined ? task : this.#cluster.awaitTask(task);
   }
 
   async #execute(task: Task): Promise<void> {
@@ -976,6 +1003,91 @@ export class Runtime {
     this.#active.delete(task.id);
     const key = task.record.idempotency_key;
     if (key !== null) this.#idempotency.delete(`${task.record.tenant_id}\u0000${key}`);
+  }
+
+  /**
+   * Distributed submission: the task is durable in Postgres before it is queued on Redis, and queued
+   * before it is acknowledged (when `durable`); any node then runs it. A task waiting for a
+   * concurrency slot is queued once the slot is granted.
+   */
+  async #submitToCluster(
+    cluster: Cluster,
+    task: Task,
+    admitted: Admitted,
+    durable: boolean | undefined,
+  ): Promise<Submission> {
+    const record = task.record;
+    const key = record.idempotency_key;
+    if (key !== null) this.#idempotency.set(`${record.tenant_id}\u0000${key}`, task);
+    const persisted = this.store.insertTask(record, true);
+    const queued = admitted instanceof QueuedAdmission;
+    // A task waiting for a slot can be followed (SSE) before it is queued.
+    const announced = queued ? persisted.then(() => cluster.announce(task)) : undefined;
+    // Its failure is reported by the dispatch that awaits it (if the slot is ever granted).
+    announced?.catch(() => {});
+    const dispatch = async (ticket: TaskTicket): Promise<void> => {
+      task.ticket = ticket;
+      await persisted;
+      if (announced !== undefined) await announced;
+      await cluster.dispatch(task, announced !== undefined);
+    };
+    const dispatched = queued ? admitted.granted.then(dispatch) : dispatch(admitted as TaskTicket);
+    if (durable === true) {
+      try {
+        await (queued ? persisted : dispatched);
+      } catch (err) {
+        this.#failDispatch(cluster, task, err);
+        throw err;
+      }
+    }
+    dispatched.catch((err: unknown) => this.#failDispatch(cluster, task, err));
+    return { task, created: true };
+  }
+
+  /** A task that could not be stored or queued fails here (it never reached another node). */
+  #failDispatch(cluster: Cluster, task: Task, err: unknown): void {
+    cluster.forget(task.id);
+    if (task.finished) return;
+    this.log.error({ err, task_id: task.id }, 'queueing a task failed');
+    task.finish('failed', null, toAgentdError(err).toBody());
+    this.store.updateTask(task.record);
+    if (task.ticket !== undefined) this.admission.release(task.ticket);
+    this.#forget(task);
+  }
+
+  /** Joins the cluster: this node's scheduler runs what the shared queue hands it. */
+  #joinCluster(): Promise<Cluster> {
+    const limits = this.config.limits;
+    return Cluster.start({
+      config: this.config,
+      log: this.log,
+      store: this.store,
+      metrics: this.metrics,
+      agent: (name) => this.#agents.get(name),
+      weight: (tenant) => limits.tenants[tenant]?.weight ?? limits.default_tenant?.weight ?? 1,
+      runHere: (task) => {
+        this.#active.set(task.id, task);
+        const key = task.record.idempotency_key;
+        if (key !== null) this.#idempotency.set(`${task.record.tenant_id}\u0000${key}`, task);
+        this.#scheduler.submit(task, { force: true });
+      },
+      cancelHere: (id) => {
+        const task = this.#active.get(id);
+        if (task === undefined) return false;
+        this.#cancelHere(task);
+        return true;
+      },
+      finishedElsewhere: (task) => {
+        const ticket = task.ticket;
+        if (ticket !== undefined) {
+          // The node that ran it charged no budget of this ticket: charge the total here.
+          const tokens = task.record.usage.input_tokens + task.record.usage.output_tokens;
+          Promise.resolve(this.admission.settle(ticket, tokens, task.record.cost_usd)).catch(() => {});
+          this.admission.release(ticket);
+        }
+        this.#forget(task);
+      },
+    });
   }
 
   /** Requeues tasks a previous process left queued, and running ones per their agent's policy. */

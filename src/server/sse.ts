@@ -43,7 +43,7 @@ export async function streamTaskEvents(
   let attempt = 1;
   let closed = false;
   // Live events can arrive before the headers are written; they wait here until then.
-  let early: { seq: number; type: string; data: unknown }[] | undefined = [];
+  let early: { seq: number; type: string; data: unknown; attempt?: number }[] | undefined = [];
   let heartbeat: NodeJS.Timeout | undefined;
   let stream: EventStream | undefined;
   const finish = (): void => {
@@ -57,12 +57,12 @@ export async function streamTaskEvents(
     if (closed) return;
     if (!res.write(text) && res.writableLength > MAX_BUFFERED) finish();
   };
-  const send = (event: { seq: number; type: string; data: unknown }): void => {
+  const send = (event: { seq: number; type: string; data: unknown; attempt?: number }): void => {
     if (early !== undefined) {
       early.push(event);
       return;
     }
-    write(frame(formatEventId(attempt, event.seq), event.type, event.data));
+    write(frame(formatEventId(event.attempt ?? attempt, event.seq), event.type, event.data));
     if (event.type === 'task.completed') finish();
   };
 

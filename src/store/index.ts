@@ -1,4 +1,5 @@
-export { openStore } from './open.js';
+export { isPostgresUrl, openStore } from './open.js';
+export { PostgresStore, type PostgresStoreOptions } from './postgres.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export {
   type ApiKeyRecord,

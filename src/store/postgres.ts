@@ -1,0 +1,433 @@
+import pg from 'pg';
+import { ConfigError, InvalidRequestError } from '../errors.js';
+import type { ChatMessage } from '../llm/index.js';
+import {
+  fromRow,
+  MIGRATIONS,
+  ROWS_PER_STATEMENT,
+  type SqlValue,
+  type TaskRow,
+  TYPES,
+  taskValues,
+  upsertSql,
+} from './postgres-rows.js';
+import type {
+  ApiKeyRecord,
+  NewMessage,
+  Page,
+  SessionRecord,
+  Store,
+  StoredMessage,
+  TaskQuery,
+  TaskRecord,
+} from './types.js';
+import { decodeCursor, encodeCursor, trimWindow } from './window.js';
+
+interface PendingMessages {
+  sessionId: string;
+  tenantId: string;
+  messages: NewMessage[];
+}
+
+export interface PostgresStoreOptions {
+  /** `postgres://user@host:port/database`. */
+  url: string;
+  /** Schema for agentd's tables (created if missing); default `public`. */
+  schema?: string;
+  /** Connections in the pool (default 10). */
+  poolSize?: number;
+  /** Longest a write nobody awaits may wait to be committed with others (default 10 ms). */
+  flushIntervalMs?: number;
+}
+
+/**
+ * The store for many nodes: tasks, sessions and keys in Postgres. Like the SQLite store, writes are
+ * group-committed: queued, then written together in one transaction (every task of a batch in one
+ * multi-row upsert), at the next event-loop turn when someone awaits durability, otherwise within
+ * `flushIntervalMs`. Batches commit one after another, and every read first waits for what is
+ * queued, so reads see earlier writes of this process.
+ */
+export class PostgresStore implements Store {
+  readonly kind = 'postgres';
+  readonly #pool: pg.Pool;
+  readonly #schema: string;
+  readonly #flushIntervalMs: number;
+  #tasks = new Map<string, TaskRecord>();
+  #messages: PendingMessages[] = [];
+  #usage = new Map<string, [number, number]>();
+  #waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  #immediate: NodeJS.Immediate | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  /** Settles when the last batch has committed or failed (batches commit in order). */
+  #committing: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  private constructor(pool: pg.Pool, schema: string, flushIntervalMs: number) {
+    this.#pool = pool;
+    this.#schema = schema;
+    this.#flushIntervalMs = flushIntervalMs;
+  }
+
+  /** Connects, creates the schema if needed and applies pending migrations. */
+  static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
+    const schema = options.schema ?? 'public';
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+      throw new ConfigError(
+        `storage.schema must be a lower-case SQL identifier (letters, digits, _), got "${schema}"`,
+      );
+    }
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      options: `-c search_path=${schema}`,
+      types: TYPES,
+    });
+    // An idle connection that drops (a Postgres restart) must not crash the process.
+    pool.on('error', () => {});
+    const store = new PostgresStore(pool, schema, options.flushIntervalMs ?? 10);
+    try {
+      await store.#migrate();
+    } catch (err) {
+      await pool.end();
+      throw err;
+    }
+    return store;
+  }
+
+  get schema(): string {
+    return this.#schema;
+  }
+
+  async #migrate(): Promise<void> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      // Nodes starting together migrate one at a time.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`agentd:migrate:${this.#schema}`]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.#schema}`);
+      await client.query('CREATE TABLE IF NOT EXISTS agentd_migrations (version INTEGER NOT NULL)');
+      const done = await client.query<{ version: number }>(
+        'SELECT max(version) AS version FROM agentd_migrations',
+      );
+      const version = done.rows[0]?.version ?? 0;
+      for (let next = version; next < MIGRATIONS.length; next++) {
+        await client.query(MIGRATIONS[next]!);
+        await client.query('INSERT INTO agentd_migrations (version) VALUES ($1)', [next + 1]);
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  insertTask(task: TaskRecord, durable = true): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('the store is closed'));
+    this.#tasks.set(task.id, task);
+    this.#schedule(durable);
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  updateTask(task: TaskRecord): void {
+    if (this.#closed) return;
+    this.#tasks.set(task.id, task);
+    this.#schedule(false);
+  }
+
+  async getTask(id: string): Promise<TaskRecord | undefined> {
+    await this.#flushNow();
+    const { rows } = await this.#pool.query<TaskRow>('SELECT * FROM tasks WHERE id = $1', [id]);
+    return rows[0] === undefined ? undefined : fromRow(rows[0]);
+  }
+
+  async findTaskByIdempotencyKey(tenantId: string, key: string): Promise<TaskRecord | undefined> {
+    await this.#flushNow();
+    const { rows } = await this.#pool.query<TaskRow>(
+      'SELECT * FROM tasks WHERE tenant_id = $1 AND idempotency_key = $2',
+      [tenantId, key],
+    );
+    return rows[0] === undefined ? undefined : fromRow(rows[0]);
+  }
+
+  async listTasks(query: TaskQuery): Promise<Page<TaskRecord>> {
+    const params: (string | number)[] = [query.tenant_id];
+    const where = ['tenant_id = $1'];
+    const add = (sql: string, value: string | number): void => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (query.session_id !== undefined) add('session_id = ?', query.session_id);
+    if (query.status !== undefined) add('status = ?', query.status);
+    if (query.agent !== undefined) add('agent = ?', query.agent);
+    if (query.cursor !== undefined) {
+      const cursor = decodeCursor(query.cursor);
+      if (cursor === undefined || cursor.length !== 2) {
+        throw new InvalidRequestError('`cursor` is not a cursor this server issued', {
+          details: { field: 'cursor' },
+        });
+      }
+      params.push(cursor[0] as number, cursor[1] as string);
+      where.push(`(created_at, id) < ($${params.length - 1}, $${params.length})`);
+    }
+    params.push(query.limit + 1);
+    await this.#flushNow();
+    const { rows } = await this.#pool.query<TaskRow>(
+      `SELECT * FROM tasks WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+      params,
+    );
+    const more = rows.length > query.limit;
+    const items = (more ? rows.slice(0, query.limit) : rows).map(fromRow);
+    const last = items[items.length - 1];
+    return {
+      items,
+      next_cursor: more && last !== undefined ? encodeCursor([last.created_at, last.id]) : null,
+    };
+  }
+
+  async unfinishedTasks(): Promise<TaskRecord[]> {
+    await this.#flushNow();
+    const { rows } = await this.#pool.query<TaskRow>(
+      "SELECT * FROM tasks WHERE status IN ('queued', 'running') ORDER BY created_at",
+    );
+    return rows.map(fromRow);
+  }
+
+  async getSession(id: string): Promise<SessionRecord | undefined> {
+    await this.#flushNow();
+    const { rows } = await this.#pool.query<SessionRecord>('SELECT * FROM sessions WHERE id = $1', [id]);
+    return rows[0];
+  }
+
+  appendMessages(sessionId: string, tenantId: string, messages: NewMessage[]): Promise<void> {
+    if (this.#closed || messages.length === 0) return Promise.resolve();
+    this.#messages.push({ sessionId, tenantId, messages });
+    this.#schedule(false);
+    return Promise.resolve();
+  }
+
+  async sessionWindow(sessionId: string, maxMessages: number, maxTokens: number): Promise<ChatMessage[]> {
+    if (maxMessages === 0) return [];
+    await this.#flushNow();
+    const { rows } = await this.#pool.query<{ message: ChatMessage; tokens: number }>(
+      'SELECT message, tokens FROM messages WHERE session_id = $1 ORDER BY seq DESC LIMIT $2',
+      [sessionId, maxMessages],
+    );
+    return trimWindow(rows, maxMessages, maxTokens);
+  }
+
+  async listMessages(sessionId: string, afterSeq: number, limit: number): Promise<Page<StoredMessage>> {
+    await this.#flushNow();
+    const { rows } = await this.#pool.query<StoredMessage>(
+      'SELECT seq, message, tokens, task_id, created_at FROM messages WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+      [sessionId, afterSeq, limit + 1],
+    );
+    const more = rows.length > limit;
+    const items = more ? rows.slice(0, limit) : rows;
+    const last = items[items.length - 1];
+    return { items, next_cursor: more && last !== undefined ? String(last.seq) : null };
+  }
+
+  addSessionUsage(sessionId: string, tokens: number, usd: number): void {
+    if (this.#closed) return;
+    const current = this.#usage.get(sessionId);
+    if (current === undefined) this.#usage.set(sessionId, [tokens, usd]);
+    else {
+      current[0] += tokens;
+      current[1] += usd;
+    }
+    this.#schedule(false);
+  }
+
+  async createApiKey(key: ApiKeyRecord): Promise<void> {
+    await this.#pool.query(
+      'INSERT INTO api_keys (id, prefix, hash, tenant_id, user_id, name, agents, limits, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)',
+      [
+        key.id,
+        key.prefix,
+        key.hash,
+        key.tenant_id,
+        key.user_id,
+        key.name,
+        key.agents === null ? null : JSON.stringify(key.agents),
+        key.limits === null ? null : JSON.stringify(key.limits),
+        key.created_at,
+      ],
+    );
+  }
+
+  async findApiKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
+    const { rows } = await this.#pool.query<ApiKeyRecord>('SELECT * FROM api_keys WHERE hash = $1', [hash]);
+    return rows[0];
+  }
+
+  async listApiKeys(tenantId?: string): Promise<ApiKeyRecord[]> {
+    const { rows } =
+      tenantId === undefined
+        ? await this.#pool.query<ApiKeyRecord>('SELECT * FROM api_keys ORDER BY created_at, id')
+        : await this.#pool.query<ApiKeyRecord>(
+            'SELECT * FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id',
+            [tenantId],
+          );
+    return rows;
+  }
+
+  async revokeApiKey(id: string): Promise<boolean> {
+    const result = await this.#pool.query(
+      'UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL',
+      [Date.now(), id],
+    );
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async countActiveApiKeys(): Promise<number> {
+    const { rows } = await this.#pool.query<{ n: number }>(
+      'SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NULL',
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  flush(): Promise<void> {
+    return this.#flushNow();
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.#pool.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.#flushNow();
+    } finally {
+      this.#closed = true;
+      await this.#pool.end();
+    }
+  }
+
+  /** Drops the schema and everything in it (tests and benchmarks clean up with this). */
+  async dropSchema(): Promise<void> {
+    if (this.#schema === 'public') throw new Error('refusing to drop the public schema');
+    await this.#pool.query(`DROP SCHEMA IF EXISTS ${this.#schema} CASCADE`);
+  }
+
+  #schedule(urgent: boolean): void {
+    if (urgent) {
+      this.#immediate ??= setImmediate(flushStore, this);
+    } else if (this.#timer === undefined && this.#immediate === undefined) {
+      this.#timer = setTimeout(flushStore, this.#flushIntervalMs, this);
+    }
+  }
+
+  /** Commits the queued writes (after any batch already committing); resolves when they are. */
+  flushQueued(): Promise<void> {
+    return this.#flushNow();
+  }
+
+  #flushNow(): Promise<void> {
+    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#immediate = undefined;
+    this.#timer = undefined;
+    if (this.#tasks.size === 0 && this.#messages.length === 0 && this.#usage.size === 0)
+      return this.#committing;
+    const tasks = [...this.#tasks.values()];
+    const messages = this.#messages;
+    const usage = this.#usage;
+    const waiters = this.#waiters;
+    this.#tasks = new Map();
+    this.#messages = [];
+    this.#usage = new Map();
+    this.#waiters = [];
+    const done = this.#committing
+      .then(() => this.#commit(tasks, messages, usage))
+      .then(
+        () => {
+          for (const waiter of waiters) waiter.resolve();
+        },
+        (err: unknown) => {
+          for (const waiter of waiters) waiter.reject(err);
+          throw err;
+        },
+      );
+    // The chain itself never rejects: a failed batch fails its own waiters, not later reads.
+    this.#committing = done.catch(() => {});
+    return done;
+  }
+
+  async #commit(
+    tasks: TaskRecord[],
+    messages: PendingMessages[],
+    usage: Map<string, [number, number]>,
+  ): Promise<void> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      for (let start = 0; start < tasks.length; start += ROWS_PER_STATEMENT) {
+        const chunk = tasks.slice(start, start + ROWS_PER_STATEMENT);
+        const values: SqlValue[] = [];
+        for (const task of chunk) taskValues(task, values);
+        await client.query(upsertSql(chunk.length), values);
+      }
+      for (const entry of messages) await writeMessages(client, entry);
+      for (const [sessionId, [tokens, usd]] of usage) {
+        await client.query(
+          'UPDATE sessions SET tokens_used = tokens_used + $1, usd_used = usd_used + $2 WHERE id = $3',
+          [tokens, usd, sessionId],
+        );
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+/** Reserves sequence numbers by bumping the session's count, then inserts the messages in one statement. */
+async function writeMessages(client: pg.PoolClient, entry: PendingMessages): Promise<void> {
+  const now = Date.now();
+  const count = entry.messages.length;
+  const bumped = await client.query<{ message_count: number }>(
+    `INSERT INTO sessions (id, tenant_id, created_at, updated_at, message_count) VALUES ($1, $2, $3, $3, $4)
+ON CONFLICT (id) DO UPDATE SET message_count = sessions.message_count + EXCLUDED.message_count, updated_at = EXCLUDED.updated_at
+RETURNING message_count`,
+    [entry.sessionId, entry.tenantId, now, count],
+  );
+  let seq = bumped.rows[0]!.message_count - count;
+  const values: SqlValue[] = [];
+  const rows: string[] = [];
+  for (const item of entry.messages) {
+    seq++;
+    const base = values.length;
+    values.push(
+      entry.sessionId,
+      seq,
+      JSON.stringify(item.message),
+      item.message.role,
+      item.tokens,
+      item.task_id,
+      now,
+    );
+    rows.push(
+      `($${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5}, $${base + 6}, $${base + 7})`,
+    );
+  }
+  await client.query(
+    `INSERT INTO messages (session_id, seq, message, role, tokens, task_id, created_at) VALUES ${rows.join(', ')}`,
+    values,
+  );
+}
+
+function flushStore(store: PostgresStore): void {
+  // The waiters learn about a failure; a batch nobody awaits is retried by no one, like SQLite's.
+  store.flushQueued().catch(() => {});
+}

@@ -1,0 +1,293 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import type { ChatMessage } from '../../src/llm/index.js';
+import { type ApiKeyRecord, SqliteStore, type Store, type TaskRecord } from '../../src/store/index.js';
+import { openTestPostgres } from '../helpers/postgres.js';
+
+function task(id: string, overrides: Partial<TaskRecord> = {}): TaskRecord {
+  return {
+    id,
+    agent: 'a',
+    tenant_id: 't1',
+    user_id: null,
+    session_id: null,
+    status: 'queued',
+    input: 'hi',
+    result: null,
+    partial: false,
+    error: null,
+    model: null,
+    usage: { input_tokens: 0, output_tokens: 0 },
+    cost_usd: 0,
+    iterations: 0,
+    tool_calls: 0,
+    idempotency_key: null,
+    metadata: { k: 'v' },
+    options: { tier: 'small' },
+    attempt: 1,
+    event_seq: 0,
+    created_at: 1000,
+    started_at: null,
+    finished_at: null,
+    ...overrides,
+  };
+}
+
+const msg = (role: ChatMessage['role'], content: string, tokens = 10) => ({
+  message: { role, content },
+  tokens,
+  task_id: null,
+});
+
+interface Backend {
+  name: string;
+  /** A fresh, empty store; `flushIntervalMs` as the adapter's option. */
+  open(flushIntervalMs?: number): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const cleanup of cleanups) await cleanup();
+});
+
+const backends: Backend[] = [
+  {
+    name: 'SqliteStore',
+    open: async (flushIntervalMs) => new SqliteStore({ path: ':memory:', flushIntervalMs }),
+    cleanup: async () => {},
+  },
+  {
+    name: 'PostgresStore',
+    async open(flushIntervalMs) {
+      const opened = await openTestPostgres({ flushIntervalMs });
+      cleanups.push(() => opened.drop());
+      return opened.store;
+    },
+    cleanup: async () => {},
+  },
+];
+
+/** The behaviour every Store adapter must share: the runtime relies on nothing else. */
+for (const backend of backends) {
+  describe(`Store contract: ${backend.name}`, () => {
+    it('reads back exactly the task that was written, including queued updates', async () => {
+      const store = await backend.open();
+      const record = task('x1', { idempotency_key: 'k1', metadata: { nested: { a: [1, 2] } } });
+      await store.insertTask(record);
+      record.status = 'succeeded';
+      record.result = 'done';
+      record.usage = { input_tokens: 3, output_tokens: 4 };
+      record.cost_usd = 0.5;
+      record.error = { code: 'E', message: 'm', retryable: false };
+      record.partial = true;
+      record.started_at = 1_700_000_000_123;
+      record.finished_at = 1_700_000_000_456;
+      record.event_seq = 9;
+      store.updateTask(record);
+      assert.deepEqual(await store.getTask('x1'), record, 'reads see queued writes');
+      assert.equal((await store.findTaskByIdempotencyKey('t1', 'k1'))?.id, 'x1');
+      assert.equal(await store.findTaskByIdempotencyKey('t2', 'k1'), undefined, 'keys are per tenant');
+      assert.equal(await store.getTask('missing'), undefined);
+      await store.close();
+    });
+
+    it('refuses a second task with the same idempotency key in a tenant', async () => {
+      const store = await backend.open();
+      await store.insertTask(task('i1', { idempotency_key: 'same' }));
+      await store.insertTask(task('i2', { idempotency_key: 'same', tenant_id: 't2' }));
+      await assert.rejects(store.insertTask(task('i3', { idempotency_key: 'same' })));
+      assert.equal(await store.getTask('i3'), undefined);
+      await store.close();
+    });
+
+    it("lists a tenant's tasks newest first with cursor pagination and filters", async () => {
+      const store = await backend.open();
+      for (let i = 0; i < 7; i++) {
+        await store.insertTask(
+          task(`t${i}`, {
+            created_at: 1000 + i,
+            status: i % 2 === 0 ? 'succeeded' : 'failed',
+            session_id: i < 3 ? 's' : null,
+            agent: i === 6 ? 'b' : 'a',
+          }),
+        );
+      }
+      await store.insertTask(task('other', { tenant_id: 't2', created_at: 5000 }));
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.listTasks({ tenant_id: 't1', limit: 3, cursor });
+        seen.push(...page.items.map((t) => t.id));
+        cursor = page.next_cursor ?? undefined;
+      } while (cursor !== undefined);
+      assert.deepEqual(seen, ['t6', 't5', 't4', 't3', 't2', 't1', 't0']);
+      const failed = await store.listTasks({ tenant_id: 't1', status: 'failed', limit: 10 });
+      assert.deepEqual(
+        failed.items.map((t) => t.id),
+        ['t5', 't3', 't1'],
+      );
+      const session = await store.listTasks({ tenant_id: 't1', session_id: 's', limit: 10 });
+      assert.deepEqual(
+        session.items.map((t) => t.id),
+        ['t2', 't1', 't0'],
+      );
+      const agent = await store.listTasks({ tenant_id: 't1', agent: 'b', limit: 10 });
+      assert.deepEqual(
+        agent.items.map((t) => t.id),
+        ['t6'],
+      );
+      await assert.rejects(store.listTasks({ tenant_id: 't1', limit: 3, cursor: 'garbage' }), /cursor/);
+      await store.close();
+    });
+
+    it('appends session messages in order and reads windows by count and tokens', async () => {
+      const store = await backend.open();
+      await store.appendMessages('s1', 't1', [msg('user', 'u1'), msg('assistant', 'a1')]);
+      await store.appendMessages('s1', 't1', [msg('user', 'u2'), msg('assistant', 'a2')]);
+      assert.deepEqual(
+        (await store.sessionWindow('s1', 3, 1000)).map((m) => m.content),
+        ['a1', 'u2', 'a2'],
+      );
+      assert.deepEqual(
+        (await store.sessionWindow('s1', 10, 25)).map((m) => m.content),
+        ['u2', 'a2'],
+      );
+      assert.deepEqual(await store.sessionWindow('s1', 0, 1000), []);
+      const session = await store.getSession('s1');
+      assert.equal(session?.tenant_id, 't1');
+      assert.equal(session?.message_count, 4);
+      const page = await store.listMessages('s1', 1, 2);
+      assert.deepEqual(
+        page.items.map((m) => [m.seq, m.message.content, m.tokens]),
+        [
+          [2, 'a1', 10],
+          [3, 'u2', 10],
+        ],
+      );
+      assert.equal(page.next_cursor, '3');
+      const rest = await store.listMessages('s1', 3, 10);
+      assert.deepEqual(
+        rest.items.map((m) => m.seq),
+        [4],
+      );
+      assert.equal(rest.next_cursor, null);
+      await store.close();
+    });
+
+    it("adds finished tasks' usage to the session totals", async () => {
+      const store = await backend.open();
+      await store.appendMessages('s2', 't1', [msg('user', 'q')]);
+      store.addSessionUsage('s2', 100, 0.25);
+      store.addSessionUsage('s2', 50, 0.5);
+      const session = await store.getSession('s2');
+      assert.equal(session?.tokens_used, 150);
+      assert.equal(session?.usd_used, 0.75);
+      await store.close();
+    });
+
+    it('writes a task once per batch, with its latest state', async () => {
+      const store = await backend.open(1000);
+      const record = task('batched');
+      const inserted = store.insertTask(record, false);
+      record.status = 'running';
+      store.updateTask(record);
+      record.status = 'succeeded';
+      record.event_seq = 7;
+      store.updateTask(record);
+      await store.flush();
+      await inserted;
+      const stored = await store.getTask('batched');
+      assert.equal(stored?.status, 'succeeded');
+      assert.equal(stored?.event_seq, 7);
+      await store.close();
+    });
+
+    it('reports unfinished tasks for recovery, oldest first', async () => {
+      const store = await backend.open();
+      await store.insertTask(task('q', { status: 'queued', created_at: 2 }));
+      await store.insertTask(task('r', { status: 'running', created_at: 1 }));
+      await store.insertTask(task('d', { status: 'succeeded' }));
+      assert.deepEqual(
+        (await store.unfinishedTasks()).map((t) => t.id),
+        ['r', 'q'],
+      );
+      await store.close();
+    });
+
+    it('creates, finds, lists and revokes API keys by hash', async () => {
+      const store = await backend.open();
+      const key = (id: string, tenant: string, created: number): ApiKeyRecord => ({
+        id,
+        prefix: `ak_${id}`,
+        hash: `sha256:${id}`,
+        tenant_id: tenant,
+        user_id: null,
+        name: `key ${id}`,
+        agents: id === 'k1' ? ['a'] : null,
+        limits: id === 'k1' ? { concurrency: 2 } : null,
+        created_at: created,
+        revoked_at: null,
+      });
+      await store.createApiKey(key('k1', 'acme', 1));
+      await store.createApiKey(key('k2', 'acme', 2));
+      await store.createApiKey(key('k3', 'other', 3));
+      assert.deepEqual(await store.findApiKeyByHash('sha256:k1'), key('k1', 'acme', 1));
+      assert.equal(await store.findApiKeyByHash('sha256:none'), undefined);
+      assert.deepEqual(
+        (await store.listApiKeys()).map((k) => k.id),
+        ['k1', 'k2', 'k3'],
+      );
+      assert.deepEqual(
+        (await store.listApiKeys('acme')).map((k) => k.id),
+        ['k1', 'k2'],
+      );
+      assert.equal(await store.countActiveApiKeys(), 3);
+      assert.equal(await store.revokeApiKey('k2'), true);
+      assert.equal(await store.revokeApiKey('k2'), false, 'a revoked key cannot be revoked again');
+      assert.equal(await store.countActiveApiKeys(), 2);
+      assert.notEqual((await store.findApiKeyByHash('sha256:k2'))?.revoked_at, null);
+      assert.equal(await store.ping(), true);
+      await store.close();
+    });
+  });
+}
+
+describe('PostgresStore', () => {
+  it('never rewrites a finished task nor takes it back to an earlier attempt', async () => {
+    const { store, drop } = await openTestPostgres();
+    const done = task('fin', { status: 'succeeded', result: 'ok', attempt: 2 });
+    await store.insertTask(done);
+    store.updateTask(task('fin', { status: 'running', attempt: 2 }));
+    assert.equal((await store.getTask('fin'))?.status, 'succeeded', 'a finished row stays finished');
+    await store.insertTask(task('run', { status: 'running', attempt: 2 }));
+    store.updateTask(task('run', { status: 'failed', attempt: 1 }));
+    assert.equal((await store.getTask('run'))?.status, 'running', 'a stale attempt cannot overwrite');
+    await drop();
+  });
+
+  it('migrates once when several nodes open the same schema at once', async () => {
+    const first = await openTestPostgres();
+    const { PostgresStore } = await import('../../src/store/index.js');
+    const { TEST_DATABASE_URL } = await import('../helpers/postgres.js');
+    const others = await Promise.all(
+      [1, 2, 3].map(() => PostgresStore.open({ url: TEST_DATABASE_URL, schema: first.schema, poolSize: 1 })),
+    );
+    await others[0]!.insertTask(task('shared'));
+    assert.equal((await first.store.getTask('shared'))?.id, 'shared', 'nodes share one schema');
+    for (const other of others) await other.close();
+    await first.drop();
+  });
+
+  it('commits many tasks of one batch in multi-row statements', async () => {
+    const { store, drop } = await openTestPostgres({ flushIntervalMs: 1000 });
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < 2500; i++) writes.push(store.insertTask(task(`m${i}`, { created_at: i }), false));
+    await store.flush();
+    await Promise.all(writes);
+    const page = await store.listTasks({ tenant_id: 't1', limit: 1 });
+    assert.equal(page.items[0]?.id, 'm2499');
+    assert.equal((await store.unfinishedTasks()).length, 2500);
+    await drop();
+  });
+});
