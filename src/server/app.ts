@@ -16,6 +16,7 @@ import { installErrorHandlers } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { openAIRoutes } from './routes/openai.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { taskRoutes } from './routes/tasks.js';
 import { toolRoutes } from './routes/tools.js';
@@ -72,6 +73,7 @@ export async function buildServer(runtime: Runtime): Promise<App> {
         { name: 'sessions', description: 'Conversation history' },
         { name: 'tools', description: 'Tools run directly, without a model' },
         { name: 'health', description: 'Liveness and readiness' },
+        { name: 'openai', description: 'OpenAI-compatible API (gateway and agent mode)' },
       ],
     },
   });
@@ -81,6 +83,7 @@ export async function buildServer(runtime: Runtime): Promise<App> {
   agentRoutes(app, runtime);
   sessionRoutes(app, runtime);
   toolRoutes(app, runtime);
+  openAIRoutes(app, runtime);
   healthRoutes(app, runtime);
   if (runtime.config.observability.metrics.enabled) metricsRoutes(app, runtime);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
