@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { GrpcSchema, WebSocketSchema } from './interfaces-schema.js';
 import { SandboxSchema } from './sandbox-schema.js';
 
 /**
@@ -200,6 +201,8 @@ export const ConfigSchema = Type.Object(
           default: 30_000,
           description: 'on SIGTERM, how long running tasks may take to finish',
         }),
+        websocket: WebSocketSchema,
+        grpc: GrpcSchema,
       },
       { additionalProperties: false, default: {} },
     ),

@@ -20,6 +20,7 @@ import { openAIRoutes } from './routes/openai.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { taskRoutes } from './routes/tasks.js';
 import { toolRoutes } from './routes/tools.js';
+import { installWebSocket } from './ws.js';
 
 export type App = FastifyInstance<
   RawServerDefault,
@@ -84,6 +85,7 @@ export async function buildServer(runtime: Runtime): Promise<App> {
   sessionRoutes(app, runtime);
   toolRoutes(app, runtime);
   openAIRoutes(app, runtime);
+  installWebSocket(app, runtime);
   healthRoutes(app, runtime);
   if (runtime.config.observability.metrics.enabled) metricsRoutes(app, runtime);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
