@@ -39,3 +39,28 @@ export const GrpcSchema = Type.Object(
   },
   { additionalProperties: false, default: {} },
 );
+
+/** One MCP server an agent takes tools from: a child process over stdio, or streamable HTTP. */
+export const McpServerSchema = Type.Object(
+  {
+    transport: Type.Union([Type.Literal('stdio'), Type.Literal('http')]),
+    command: Type.Optional(Type.String({ minLength: 1, description: 'stdio: the program to start' })),
+    args: Type.Optional(Type.Array(Type.String())),
+    env: Type.Optional(
+      Type.Record(Type.String(), Type.String(), { description: 'stdio: extra environment' }),
+    ),
+    cwd: Type.Optional(Type.String()),
+    url: Type.Optional(Type.String({ description: 'http: the MCP endpoint, e.g. https://host/mcp' })),
+    headers: Type.Optional(
+      Type.Record(Type.String(), Type.String(), { description: 'http: e.g. authorization' }),
+    ),
+    tools: Type.Optional(
+      Type.Array(Type.String(), { description: "the server's tools to offer (default: all it lists)" }),
+    ),
+    timeout_ms: Type.Optional(
+      Type.Integer({ minimum: 1, description: "a tool call's limit (else the agent's)" }),
+    ),
+    connect_timeout_ms: Type.Optional(Type.Integer({ minimum: 1, description: 'default 10000' })),
+  },
+  { additionalProperties: false },
+);

@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { GrpcSchema, WebSocketSchema } from './interfaces-schema.js';
+import { GrpcSchema, McpServerSchema, WebSocketSchema } from './interfaces-schema.js';
 import { SandboxSchema } from './sandbox-schema.js';
 
 /**
@@ -178,6 +178,10 @@ export const AgentSchema = Type.Object(
     on_interrupt: Type.Union([Type.Literal('retry'), Type.Literal('fail')], {
       default: 'retry',
       description: 'what a restart does with a task that was running: run it again, or mark it failed',
+    }),
+    mcp_servers: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}$' }), McpServerSchema, {
+      default: {},
+      description: 'MCP servers whose tools this agent may call, as <server>__<tool>',
     }),
   },
   { additionalProperties: false },

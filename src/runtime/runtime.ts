@@ -57,6 +57,7 @@ import {
 } from '../store/index.js';
 import {
   calculator,
+  connectMcpServers,
   createHttpFetch,
   currentTime,
   type ToolCallOutcome,
@@ -212,6 +213,8 @@ export class Runtime {
   readonly #adaptive: AdaptiveConcurrency | undefined;
   readonly #executor: ToolExecutor;
   readonly #startedAt = Date.now();
+  /** Disconnects the agents' MCP servers. */
+  #closeMcp: (() => Promise<void>) | undefined;
   #finishedTasks = 0;
   #draining = false;
   #closed = false;
@@ -305,6 +308,8 @@ export class Runtime {
         if (typeof tool !== 'string') registry.register(tool, { replace: true });
     }
 
+    const mcp = await connectMcpServers(config.agents);
+    for (const tool of mcp.tools) registry.register(tool, { replace: true });
     const store = options.store ?? openStore(config);
     const providers = await startProviders(config, options.env);
     const admission = createAdmission(config, log);
@@ -321,9 +326,12 @@ export class Runtime {
       tracing,
       sandbox,
     );
+    runtime.#closeMcp = mcp.close;
     try {
       for (const [name, agentConfig] of Object.entries(config.agents)) {
-        runtime.#addAgent(Agent.fromConfig(name, agentConfig), `agents.${name}`);
+        const mcpTools = mcp.byAgent.get(name) ?? [];
+        const tools = mcpTools.length === 0 ? agentConfig.tools : [...agentConfig.tools, ...mcpTools];
+        runtime.#addAgent(Agent.fromConfig(name, { ...agentConfig, tools }), `agents.${name}`);
       }
       for (const agent of options.agents ?? [])
         runtime.#addAgent(Agent.fromOptions(agent), `agent "${agent.name}"`);
@@ -677,6 +685,7 @@ export class Runtime {
     await this.#providers.close();
     await this.tracing.shutdown();
     await this.sandbox.close();
+    await this.#closeMcp?.();
     for (const client of this.#cacheRedis) client.disconnect();
   }
 
