@@ -231,6 +231,7 @@ class HttpCompletionOutput implements CompletionOutput {
   readonly #reply: FastifyReply;
   readonly #res: ServerResponse;
   #headers: Record<string, string> | undefined;
+  #corked = false;
   started = false;
   closed = false;
 
@@ -267,7 +268,19 @@ class HttpCompletionOutput implements CompletionOutput {
         ...this.#headers,
       });
     }
+    // Chunks parsed from one provider read are written in one go: cork until the tick ends.
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#res.cork();
+      process.nextTick(uncork, this);
+    }
     this.#res.write(text);
+  }
+
+  /** Flushes the writes of this tick. */
+  flush(): void {
+    this.#corked = false;
+    this.#res.uncork();
   }
 
   end(): void {
@@ -285,4 +298,8 @@ class HttpCompletionOutput implements CompletionOutput {
     });
     this.#res.end(body);
   }
+}
+
+function uncork(output: HttpCompletionOutput): void {
+  output.flush();
 }
