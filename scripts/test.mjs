@@ -33,7 +33,7 @@ const result = spawnSync(
     '--test',
     '--test-reporter=spec',
     '--test-concurrency=2',
-    '--test-timeout=120000',
+    '--test-timeout=300000',
     ...files,
   ],
   { cwd: root, stdio: 'inherit', env: { ...process.env, AGENTD_TEST: '1' } },

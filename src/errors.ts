@@ -86,6 +86,7 @@ export const BudgetExhaustedError = declare('AGENTD_BUDGET_EXHAUSTED', 429, fals
 export const CircuitOpenError = declare('AGENTD_CIRCUIT_OPEN', 503, true);
 export const ShuttingDownError = declare('AGENTD_SHUTTING_DOWN', 503, true);
 export const OverloadedError = declare('AGENTD_OVERLOADED', 503, true);
+export const DashboardUnavailableError = declare('AGENTD_DASHBOARD_UNAVAILABLE', 503, false);
 
 // Task outcomes.
 export const TimeoutError = declare('AGENTD_TIMEOUT', 504, true);

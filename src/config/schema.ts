@@ -207,6 +207,7 @@ export const ConfigSchema = Type.Object(
         }),
         websocket: WebSocketSchema,
         grpc: GrpcSchema,
+        dashboard: Type.Boolean({ default: true, description: 'serve the web dashboard at `/`' }),
       },
       { additionalProperties: false, default: {} },
     ),

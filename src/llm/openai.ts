@@ -66,6 +66,7 @@ export class OpenAICompatibleProvider implements Provider {
   readonly #prefix: string;
   readonly #headers: Record<string, string>;
   readonly #streamUsage: boolean;
+  readonly #http2: boolean;
 
   constructor(options: OpenAICompatibleOptions) {
     this.name = options.name;
@@ -76,11 +77,15 @@ export class OpenAICompatibleProvider implements Provider {
     if (options.apiKey) this.#headers.authorization = `Bearer ${options.apiKey}`;
     Object.assign(this.#headers, options.headers);
     this.#streamUsage = options.streamUsage ?? true;
+    const http2 = options.http2 ?? false;
+    const streams = options.maxConcurrentStreams ?? 1000;
+    this.#http2 = http2;
     this.#pool = new Pool(url.origin, {
       connections: options.connections ?? 128,
-      pipelining: 1,
-      allowH2: options.http2 ?? false,
-      maxConcurrentStreams: options.maxConcurrentStreams ?? 1000,
+      // Over HTTP/2, undici caps the streams in flight on a connection at `pipelining`.
+      pipelining: http2 ? streams : 1,
+      allowH2: http2,
+      maxConcurrentStreams: streams,
       keepAliveTimeout: 30_000,
       connect: {
         timeout: options.connectTimeoutMs ?? 10_000,
@@ -100,6 +105,10 @@ export class OpenAICompatibleProvider implements Provider {
       method: 'POST',
       headers,
       body: this.#serialize(request, stream),
+      // undici runs a non-idempotent request alone on its connection; over HTTP/2 that would
+      // serialise every stream. A completion is safe to multiplex: agentd, not undici, decides
+      // on retries.
+      idempotent: this.#http2,
       // undici's own limits stay as a backstop; agentd's deadlines are the precise ones.
       headersTimeout: options.timeouts.headersMs + BACKSTOP_MS,
       bodyTimeout: options.timeouts.idleMs + BACKSTOP_MS,

@@ -163,7 +163,9 @@ export class Sandbox {
         maxOutputBytes: this.#maxOutput('javascript'),
         maxStackBytes: js.max_stack_kb * 1024,
         maxResultChars: MAX_RESULT_CHARS,
-        killGraceMs: 250,
+        // A backstop for builtins that never reach an interrupt check; generous, so that a worker
+        // starved of CPU on a loaded host still ends by its own interrupt.
+        killGraceMs: 1000,
         onFault: (message) => this.#log?.warn({ language: 'javascript' }, message),
       });
       if (this.#closed) void this.#js.close();

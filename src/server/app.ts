@@ -14,6 +14,7 @@ import { VERSION } from '../runtime/index.js';
 import { installAuth } from './auth.js';
 import { installErrorHandlers } from './errors.js';
 import { agentRoutes } from './routes/agents.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { openAIRoutes } from './routes/openai.js';
@@ -88,6 +89,7 @@ export async function buildServer(runtime: Runtime): Promise<App> {
   installWebSocket(app, runtime);
   healthRoutes(app, runtime);
   if (runtime.config.observability.metrics.enabled) metricsRoutes(app, runtime);
+  if (runtime.config.server.dashboard) dashboardRoutes(app, runtime.log);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

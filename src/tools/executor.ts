@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { type BreakerOptions, CircuitBreaker, DEFAULT_BREAKER } from '../admission/index.js';
 import type { MultiLevelCache } from '../cache/index.js';
 import {
+  BudgetExhaustedError,
   CircuitOpenError,
   ConcurrencyLimitedError,
   type ErrorBody,
@@ -49,6 +50,14 @@ export interface ToolExecutorOptions {
 }
 
 /** Failures that say something about the tool itself, not about the call's arguments or rights. */
+/** Codes of an admission refusal (counted in agentd_admission_rejections_total). */
+const REFUSALS: ReadonlySet<string> = new Set([
+  RateLimitedError.code,
+  ConcurrencyLimitedError.code,
+  CircuitOpenError.code,
+  BudgetExhaustedError.code,
+]);
+
 const CALLER_ERRORS: ReadonlySet<string> = new Set([
   ToolArgumentsError.code,
   ToolForbiddenError.code,
@@ -139,7 +148,13 @@ export class ToolExecutor {
     if (metrics !== undefined) {
       const series = metrics.tool(name);
       if (outcome.ok) series.ok.inc();
-      else metrics.toolCalls.with(name, outcome.error?.code ?? 'error').inc();
+      else {
+        const code = outcome.error?.code ?? 'error';
+        metrics.toolCalls.with(name, code).inc();
+        // A tool's limits, its breaker and the sandbox's own admission refuse calls too.
+        const limit = outcome.error?.details?.limit ?? outcome.error?.details?.breaker;
+        if (REFUSALS.has(code)) metrics.rejections.with(String(limit ?? code)).inc();
+      }
       series.duration.observe(outcome.durationMs / 1000);
     }
     ctx.onEnd?.(outcome);

@@ -8,9 +8,10 @@ describe('a provider over HTTP/2 and TLS with a private CA', () => {
   const dir = tempDir('agentd-tls-');
   let mock: MockLlmServer;
   let agentd: TestAgentd;
+  let tls: ReturnType<typeof selfSignedCertificate>;
 
   before(async () => {
-    const tls = selfSignedCertificate(dir.path);
+    tls = selfSignedCertificate(dir.path);
     mock = await MockLlmServer.start({ tls: { key: tls.key, cert: tls.cert } });
     agentd = await startAgentd({
       config: {
@@ -35,6 +36,33 @@ describe('a provider over HTTP/2 and TLS with a private CA', () => {
     );
     for (const res of results) assert.equal(res.body.result, 'The result is 42.');
     assert.equal(mock.http2Requests, 40, 'every model call went over HTTP/2');
+  });
+
+  it('runs many streams at once on one connection', async () => {
+    const own = await MockLlmServer.start({ tls: { key: tls.key, cert: tls.cert } });
+    const slow = await startAgentd({
+      config: {
+        providers: {
+          mock: { type: 'mock', base_url: own.url, http2: true, connections: 1, ca_file: tls.certFile },
+        },
+        models: { m: { provider: 'mock', name: 'mock?interval_ms=100&tokens=5' } },
+        tiers: { small: ['m'], medium: ['m'], large: ['m'] },
+        agents: { slow: { model: 'm' } },
+      },
+    });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () => call(slow.url, 'POST', '/v1/agents/slow/run', { input: 'hi' })),
+      );
+      for (const res of results) assert.equal(res.body.status, 'succeeded');
+      assert.ok(
+        own.peakStreamsPerConnection > 1,
+        `streams overlapped on the one connection (peak ${own.peakStreamsPerConnection})`,
+      );
+    } finally {
+      await slow.close();
+      await own.close();
+    }
   });
 
   it('refuses an untrusted certificate with a clear provider error', async () => {

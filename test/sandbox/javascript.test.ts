@@ -8,7 +8,9 @@ import { Sandbox, type SandboxResult } from '../../src/sandbox/index.js';
 const config = loadConfig({
   env: {},
   config: {
-    sandbox: { javascript: { workers: 1, timeout_ms: 1_000, memory_mb: 48, max_output_bytes: 4096 } },
+    // A generous default deadline: memory and output bombs must end by their own limits even on
+    // a machine so loaded that they run slowly. Deadline tests set their own.
+    sandbox: { javascript: { workers: 1, timeout_ms: 20_000, memory_mb: 48, max_output_bytes: 4096 } },
   },
 }).config;
 const sandbox = new Sandbox(config.sandbox);
@@ -124,7 +126,9 @@ describe('run_javascript: QuickJS in a worker', () => {
       { language: 'javascript', code: 'while (true) {}', tenantId: 't', timeoutMs: 30_000 },
       controller.signal,
     );
-    setTimeout(() => controller.abort(new Error('stop')), 100);
+    // Cancel once the program runs (before that, cancelling is refusing: the call rejects).
+    while (sandbox.stats().javascript!.busy === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    controller.abort(new Error('stop'));
     const result = await pending;
     assert.equal(result.error, 'cancelled');
     const next = await run('"still serving"');

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import Type from 'typebox';
-import { CancelledError } from '../../src/errors.js';
+import { CancelledError, RateLimitedError } from '../../src/errors.js';
 import { Cancellation } from '../../src/lib/cancellation.js';
 import type { ToolCall } from '../../src/llm/index.js';
+import { AgentdMetrics } from '../../src/observability/index.js';
 import {
   calculator,
   defineTool,
@@ -150,6 +151,35 @@ describe('ToolExecutor', () => {
     );
     assert.equal(outcome!.content.length < 200, true);
     assert.match(outcome!.content, /truncated 400 characters/);
+  });
+
+  it('counts a refusal by the tool gate as an admission rejection naming the limit', async () => {
+    const registry = new ToolRegistry();
+    registry.register(calculator);
+    const metrics = new AgentdMetrics();
+    const gate = {
+      admitTool: () => {
+        throw new RateLimitedError('rate limit tool.calculator.requests_per_second reached', {
+          retryAfterMs: 500,
+          details: { limit: 'tool.calculator.requests_per_second' },
+        });
+      },
+    };
+    const executor = new ToolExecutor(registry, { gate, metrics });
+    const [outcome] = await executor.run([toolCall('calculator', { expression: '1+1' })], {
+      allowed: new Set(['calculator']),
+      cancellation: new Cancellation(),
+      taskId: 't',
+      tenantId: 'default',
+      agent: 'a',
+      timeoutMs: 1000,
+      maxParallel: 1,
+    });
+    assert.equal(outcome!.ok, false);
+    assert.equal(outcome!.error?.code, 'AGENTD_RATE_LIMITED');
+    const text = await metrics.render();
+    assert.match(text, /agentd_admission_rejections_total\{reason="tool.calculator.requests_per_second"\} 1/);
+    assert.match(text, /agentd_tool_calls_total\{tool="calculator",status="AGENTD_RATE_LIMITED"\} 1/);
   });
 
   it('rejects duplicate registrations and invalid tool names', () => {

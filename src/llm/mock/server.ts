@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { createSecureServer, Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { estimateTokens } from '../../lib/tokens.js';
 import type { ChatMessage, ToolSpec } from '../types.js';
@@ -78,6 +78,9 @@ export class MockLlmServer {
   abandonedReplies = 0;
   /** Chat requests that arrived over HTTP/2. */
   http2Requests = 0;
+  /** The most HTTP/2 chat streams seen open at once on one connection. */
+  peakStreamsPerConnection = 0;
+  readonly #openStreams = new WeakMap<object, number>();
   /** `traceparent` headers of the latest chat requests that carried one (last 100). */
   readonly traceparents: string[] = [];
 
@@ -143,10 +146,20 @@ export class MockLlmServer {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
+  #countStream(req: Http2ServerRequest): void {
+    this.http2Requests++;
+    const session = req.stream.session;
+    if (session === undefined) return;
+    const open = (this.#openStreams.get(session) ?? 0) + 1;
+    this.#openStreams.set(session, open);
+    if (open > this.peakStreamsPerConnection) this.peakStreamsPerConnection = open;
+    req.stream.once('close', () => this.#openStreams.set(session, (this.#openStreams.get(session) ?? 1) - 1));
+  }
+
   #handle(req: Request, res: Response): void {
     const url = req.url ?? '/';
     if (req.method === 'POST' && url.endsWith('/chat/completions')) {
-      if ((req as { httpVersion?: string }).httpVersion === '2.0') this.http2Requests++;
+      if (req instanceof Http2ServerRequest) this.#countStream(req);
       const traceparent = req.headers.traceparent;
       if (typeof traceparent === 'string') {
         this.traceparents.push(traceparent);

@@ -155,12 +155,13 @@ export class JsPool {
       slot.prepared = false;
       const message: JsRunMessage = { id: job.id, spec };
       slot.worker.postMessage(message);
-      if (signal !== undefined) {
-        // A cancelled task cannot wait for the deadline: stop the worker now.
-        signal.addEventListener('abort', () => slot.job === job && this.kill(slot, 'cancelled'), {
+      // A cancelled task cannot wait for the deadline: stop the worker now (the signal may have
+      // fired while this run waited for its worker).
+      if (signal?.aborted) this.kill(slot, 'cancelled');
+      else
+        signal?.addEventListener('abort', () => slot.job === job && this.kill(slot, 'cancelled'), {
           once: true,
         });
-      }
     });
   }
 

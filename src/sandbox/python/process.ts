@@ -143,9 +143,12 @@ export class PythonProcess {
       this.#child.stdin!.write(`${source.length} ${this.#options.maxResultChars}\n`);
       this.#child.stdin!.write(source);
       cycle.timer = coarseTimer.schedule(request.limits.timeoutMs, stopOnTimeout, this);
-      signal?.addEventListener('abort', () => cycle === this.#cycle && this.stop('cancelled'), {
-        once: true,
-      });
+      // The signal may have fired while this run waited for the process.
+      if (signal?.aborted) this.stop('cancelled');
+      else
+        signal?.addEventListener('abort', () => cycle === this.#cycle && this.stop('cancelled'), {
+          once: true,
+        });
     });
   }
 
