@@ -49,9 +49,9 @@ export class ChatGateway {
     const chain = runtime.router.resolve({ model: body.model }, undefined);
     const request = chatRequestOf(body);
     const ticket = await this.#admit(identity, request, call.cancellation);
-    let call_: LlmCall | undefined;
+    let answered: LlmCall | undefined;
     try {
-      call_ = await this.#answer(call, chain, request);
+      answered = await this.#answer(call, chain, request);
     } catch (err) {
       const error = toAgentdError(err);
       if (!call.output.started) throw error;
@@ -61,11 +61,11 @@ export class ChatGateway {
       }
     } finally {
       const tokens =
-        call_ === undefined ? 0 : call_.result.usage.input_tokens + call_.result.usage.output_tokens;
-      const usd = call_?.costUsd ?? 0;
-      if (call_ !== undefined && usd > 0) {
+        answered === undefined ? 0 : answered.result.usage.input_tokens + answered.result.usage.output_tokens;
+      const usd = answered?.costUsd ?? 0;
+      if (answered !== undefined && usd > 0) {
         const metrics = runtime.metrics;
-        metrics.cost.with(metrics.tenantLabel(identity.tenantId), call_.model).inc(usd);
+        metrics.cost.with(metrics.tenantLabel(identity.tenantId), answered.model).inc(usd);
       }
       const settled = runtime.admission.settle(ticket, tokens, usd);
       if (settled instanceof Promise) settled.catch(() => {});
