@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import type { TaskEvent } from '../agent/index.js';
+import { AgentdApiError, AgentdClient, type CreateTaskRequest, type TaskJson } from '../client/index.js';
 import { createLogger } from '../observability/index.js';
 import { Runtime } from '../runtime/index.js';
 import { bold, dim, fail, green, intFlag, parse, red, str } from './args.js';
@@ -17,6 +17,9 @@ Options:
       --mode <mode>      simple | standard | complex | research
       --timeout <ms>     task time limit
       --json             print the finished task as JSON instead of streaming
+      --url <url>        run on an agentd server instead of in this process
+                         (API key from --api-key or $AGENTD_API_KEY)
+      --api-key <key>    the server's API key
   -h, --help             show this help
 
 Example:
@@ -31,6 +34,8 @@ export async function run(args: string[]): Promise<void> {
     mode: { type: 'string' },
     timeout: { type: 'string' },
     json: { type: 'boolean' },
+    url: { type: 'string' },
+    'api-key': { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(`${RUN_HELP}\n`);
@@ -40,6 +45,20 @@ export async function run(args: string[]): Promise<void> {
   if (agent === undefined || words.length === 0)
     fail('usage: agentd run <agent> "<input>" (see agentd run --help)');
   const input = words.join(' ');
+  const url = str(values.url);
+  if (url !== undefined) {
+    const request: CreateTaskRequest = {
+      agent: agent!,
+      input,
+      session_id: str(values.session),
+      model: str(values.model),
+      tier: str(values.tier) as CreateTaskRequest['tier'],
+      mode: str(values.mode) as CreateTaskRequest['mode'],
+      timeout_ms: intFlag(values.timeout, 'timeout'),
+    };
+    await runRemote(url, str(values['api-key']) ?? process.env.AGENTD_API_KEY, request, values.json === true);
+    return;
+  }
   const runtime = await Runtime.create({
     configFile: str(values.config),
     logger: createLogger({
@@ -77,26 +96,64 @@ export async function run(args: string[]): Promise<void> {
   if (values.json) {
     process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
   } else {
-    const ms = Math.round(performance.now() - started);
-    const usage = `${record.usage.input_tokens} in / ${record.usage.output_tokens} out tokens`;
-    const status = record.status === 'succeeded' ? green(record.status) : red(record.status);
-    const parts = [
-      status,
-      `model ${record.model ?? '-'}`,
-      usage,
-      `$${record.cost_usd.toFixed(6)}`,
-      `${ms} ms`,
-    ];
-    process.stderr.write(`\n${dim('—')} ${parts.join(dim(' · '))}\n`);
+    summarize(record.status, record.model, record.usage, record.cost_usd, performance.now() - started);
     if (record.error !== null) process.stderr.write(`${red(record.error.code)}: ${record.error.message}\n`);
   }
   await runtime.close({ drainMs: 0 });
   process.exitCode = record.status === 'succeeded' ? 0 : record.status === 'cancelled' ? 130 : 1;
 }
 
+/** `agentd run --url`: the same run on a server, through `agentd/client` (events resume after a break). */
+async function runRemote(
+  url: string,
+  apiKey: string | undefined,
+  request: CreateTaskRequest,
+  json: boolean,
+): Promise<void> {
+  const client = new AgentdClient({ baseUrl: url, apiKey });
+  const started = performance.now();
+  let record: TaskJson;
+  try {
+    const task = await client.createTask(request);
+    process.once('SIGINT', () => {
+      process.stderr.write(dim('\ncancelling…\n'));
+      void client.cancelTask(task.id).catch(() => {});
+    });
+    if (!json) for await (const event of client.events(task.id)) render(event);
+    record = await client.getTask(task.id);
+  } catch (err) {
+    const error = err as Error & { code?: string };
+    fail(error instanceof AgentdApiError ? `${error.code}: ${error.message}` : error.message);
+  }
+  if (json) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
+  else {
+    summarize(record.status, record.model, record.usage, record.cost_usd, performance.now() - started);
+    if (record.error !== null) process.stderr.write(`${red(record.error.code)}: ${record.error.message}\n`);
+  }
+  process.exitCode = record.status === 'succeeded' ? 0 : record.status === 'cancelled' ? 130 : 1;
+}
+
+function summarize(
+  taskStatus: string,
+  model: string | null,
+  usage: { input_tokens: number; output_tokens: number },
+  costUsd: number,
+  elapsedMs: number,
+): void {
+  const status = taskStatus === 'succeeded' ? green(taskStatus) : red(taskStatus);
+  const parts = [
+    status,
+    `model ${model ?? '-'}`,
+    `${usage.input_tokens} in / ${usage.output_tokens} out tokens`,
+    `$${costUsd.toFixed(6)}`,
+    `${Math.round(elapsedMs)} ms`,
+  ];
+  process.stderr.write(`\n${dim('—')} ${parts.join(dim(' · '))}\n`);
+}
+
 let midLine = false;
 
-function render(event: TaskEvent): void {
+function render(event: { type: string; data: Record<string, unknown> }): void {
   const data = event.data;
   switch (event.type) {
     case 'llm.delta':

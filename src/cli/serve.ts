@@ -1,15 +1,19 @@
 import { Runtime } from '../runtime/index.js';
-import { assertSafeBinding, buildServer } from '../server/index.js';
+import { assertSafeBinding, buildServer, GrpcServer } from '../server/index.js';
 import { fail, intFlag, parse, str } from './args.js';
 
 export const SERVE_HELP = `Usage: agentd serve [options]
 
-Starts the agentd server (HTTP API, SSE) on the configured address.
+Starts the agentd server (HTTP API, SSE, WebSocket, OpenAI-compatible API) on the
+configured address, and gRPC when a gRPC port is set.
 
 Options:
   -c, --config <file>   configuration file (default: $AGENTD_CONFIG or ./agentd.yaml)
   -p, --port <port>     port to listen on (default: 8787, or server.port)
       --host <host>     address to bind (default: 127.0.0.1, or server.host)
+      --grpc-port <port>
+                        also serve gRPC (agentd.v1.AgentService, grpc.health.v1)
+                        on this port (or server.grpc.port)
       --allow-unauthenticated
                         serve without API keys on a non-loopback address
   -h, --help            show this help
@@ -24,6 +28,7 @@ export async function serve(args: string[]): Promise<void> {
     config: { type: 'string', short: 'c' },
     port: { type: 'string', short: 'p' },
     host: { type: 'string' },
+    'grpc-port': { type: 'string' },
     'allow-unauthenticated': { type: 'boolean' },
   });
   if (values.help) {
@@ -34,6 +39,8 @@ export async function serve(args: string[]): Promise<void> {
   const server: Record<string, unknown> = {};
   if (port !== undefined) server.port = port;
   if (str(values.host) !== undefined) server.host = str(values.host);
+  const grpcPort = intFlag(values['grpc-port'], 'grpc-port');
+  if (grpcPort !== undefined) server.grpc = { port: grpcPort };
   const runtime = await Runtime.create({
     configFile: str(values.config),
     config: Object.keys(server).length > 0 ? { server } : {},
@@ -58,6 +65,23 @@ export async function serve(args: string[]): Promise<void> {
     { address, agents: runtime.agents().map((a) => a.name), provider: runtime.providerSource },
     'agentd is listening',
   );
+  const grpcConfig = runtime.config.server.grpc;
+  let grpc: GrpcServer | undefined;
+  if (grpcConfig.port !== undefined) {
+    grpc = new GrpcServer(runtime);
+    const grpcHost = grpcConfig.host ?? host;
+    await assertSafeBinding(grpcHost, runtime.keys, allowOpen).catch(async (err: Error) => {
+      await runtime.close({ drainMs: 0 });
+      await app.close();
+      fail(err.message);
+    });
+    const bound = await grpc.listen(grpcHost, grpcConfig.port).catch(async (err: Error) => {
+      await runtime.close({ drainMs: 0 });
+      await app.close();
+      return fail(`cannot serve gRPC on ${grpcHost}:${grpcConfig.port}: ${err.message}`);
+    });
+    runtime.log.info({ address: `${grpcHost}:${bound}` }, 'agentd gRPC is listening');
+  }
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -72,7 +96,7 @@ export async function serve(args: string[]): Promise<void> {
       'draining: new tasks are refused, running tasks may finish',
     );
     await runtime.close({ drainMs });
-    await app.close();
+    await Promise.all([app.close(), grpc?.close()]);
     runtime.log.info('stopped');
     process.exit(0);
   };

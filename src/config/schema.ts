@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { DistributedSchema } from './distributed-schema.js';
+import { GrpcSchema, McpServerSchema, WebSocketSchema } from './interfaces-schema.js';
 import { AgentMemorySchema, MemorySchema } from './memory-schema.js';
 import { SandboxSchema } from './sandbox-schema.js';
 
@@ -181,6 +182,10 @@ export const AgentSchema = Type.Object(
       default: 'retry',
       description: 'what a restart does with a task that was running: run it again, or mark it failed',
     }),
+    mcp_servers: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}$' }), McpServerSchema, {
+      default: {},
+      description: 'MCP servers whose tools this agent may call, as <server>__<tool>',
+    }),
   },
   { additionalProperties: false },
 );
@@ -203,6 +208,8 @@ export const ConfigSchema = Type.Object(
           default: 30_000,
           description: 'on SIGTERM, how long running tasks may take to finish',
         }),
+        websocket: WebSocketSchema,
+        grpc: GrpcSchema,
         dashboard: Type.Boolean({ default: true, description: 'serve the web dashboard at `/`' }),
       },
       { additionalProperties: false, default: {} },

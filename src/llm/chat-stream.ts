@@ -111,6 +111,7 @@ export class ChatStreamAssembler {
       const text = plainContentDelta(data);
       if (text !== undefined) {
         if (text.length > 0) this.#onText(text);
+        this.#sink?.onChunk?.(data, false);
         return;
       }
     }
@@ -138,7 +139,10 @@ export class ChatStreamAssembler {
       this.#usage = { input_tokens: usage.prompt_tokens ?? 0, output_tokens: usage.completion_tokens ?? 0 };
     }
     const choice = payload.choices?.[0];
-    if (choice === undefined) return;
+    if (choice === undefined) {
+      this.#sink?.onChunk?.(data, usage !== undefined && usage !== null);
+      return;
+    }
     const delta = choice.delta;
     if (delta !== undefined) {
       const text = delta.content;
@@ -147,6 +151,7 @@ export class ChatStreamAssembler {
     }
     if (choice.finish_reason !== undefined && choice.finish_reason !== null)
       this.#finishReason = choice.finish_reason;
+    this.#sink?.onChunk?.(data, false);
   }
 
   #onText(text: string): void {

@@ -1,6 +1,7 @@
 export { ChatStreamAssembler } from './chat-stream.js';
 export { type MockLlmOptions, MockLlmServer, type ScriptedReply } from './mock/index.js';
 export { type OpenAICompatibleOptions, OpenAICompatibleProvider } from './openai.js';
+export { classifyHttpError, classifyTransportError, extractError } from './provider-errors.js';
 export { type StartedProviders, startProviders } from './providers.js';
 export { backoffDelay, decideRetry, type RetryDecision, type RetryPolicy } from './retry.js';
 export {
@@ -21,6 +22,7 @@ export type {
   ChatRequest,
   ChatResult,
   FinishReason,
+  ForwardedResponse,
   JsonSchema,
   Provider,
   Role,

@@ -21,6 +21,7 @@ import type {
   ChatMessage,
   ChatRequest,
   ChatResult,
+  ForwardedResponse,
   Provider,
   StreamSink,
 } from './types.js';
@@ -62,6 +63,7 @@ export class OpenAICompatibleProvider implements Provider {
   readonly name: string;
   readonly #pool: Pool;
   readonly #path: string;
+  readonly #prefix: string;
   readonly #headers: Record<string, string>;
   readonly #streamUsage: boolean;
   readonly #http2: boolean;
@@ -69,7 +71,8 @@ export class OpenAICompatibleProvider implements Provider {
   constructor(options: OpenAICompatibleOptions) {
     this.name = options.name;
     const url = new URL(options.baseUrl);
-    this.#path = `${url.pathname.replace(/\/+$/, '')}/chat/completions`;
+    this.#prefix = url.pathname.replace(/\/+$/, '');
+    this.#path = `${this.#prefix}/chat/completions`;
     this.#headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
     if (options.apiKey) this.#headers.authorization = `Bearer ${options.apiKey}`;
     Object.assign(this.#headers, options.headers);
@@ -112,6 +115,24 @@ export class OpenAICompatibleProvider implements Provider {
     });
   }
 
+  /** Sends a JSON body to another endpoint of the provider (`/embeddings`) over the same connections. */
+  async forward(path: string, body: string, signal?: AbortSignal): Promise<ForwardedResponse> {
+    const response = await this.#pool.request({
+      path: `${this.#prefix}${path}`,
+      method: 'POST',
+      headers: this.#headers,
+      body,
+      signal,
+    });
+    const chunks: Buffer[] = [];
+    for await (const chunk of response.body) chunks.push(chunk as Buffer);
+    return {
+      status: response.statusCode,
+      retryAfterMs: parseRetryAfter(response.headers),
+      body: Buffer.concat(chunks),
+    };
+  }
+
   /** Closes the connections; called after tasks drained, so what remains is abandoned work. */
   close(): Promise<void> {
     return this.#pool.destroy();
@@ -147,6 +168,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget {
   readonly #timeouts: CallTimeouts;
   readonly #cancellation: Cancellation | undefined;
   readonly #assembler: ChatStreamAssembler | undefined;
+  readonly #sink: StreamSink | undefined;
   readonly #startedAt = performance.now();
   #controller: Dispatcher.DispatchController | undefined;
   #abortReason: Error | undefined;
@@ -177,6 +199,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget {
     this.#messages = messages;
     this.#timeouts = options.timeouts;
     this.#cancellation = options.cancellation;
+    this.#sink = options.sink;
     this.#assembler = stream
       ? new ChatStreamAssembler(options.sink as StreamSink | undefined, this.#startedAt)
       : undefined;
@@ -265,7 +288,9 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget {
     if (this.#assembler === undefined) {
       let body: unknown;
       try {
-        body = JSON.parse(Buffer.concat(this.#chunks ?? []).toString('utf8'));
+        const bytes = Buffer.concat(this.#chunks ?? []);
+        this.#sink?.onBody?.(bytes);
+        body = JSON.parse(bytes.toString('utf8'));
       } catch {
         this.#fail(
           new ProviderProtocolError(`${this.#provider}/${this.#model}: the completion is not valid JSON`),

@@ -389,4 +389,16 @@ class AttemptSink implements StreamSink {
     this.emitted = true;
     this.#target?.onToolCallStart?.(index, id, name);
   }
+
+  onChunk(data: string, usageOnly: boolean): void {
+    const target = this.#target;
+    if (target?.onChunk === undefined) return;
+    // A forwarded chunk is output: a failed attempt after it must be discarded by the receiver.
+    this.emitted = true;
+    target.onChunk(data, usageOnly);
+  }
+
+  onBody(body: Buffer): void {
+    this.#target?.onBody?.(body);
+  }
 }

@@ -64,6 +64,13 @@ export interface StreamSink {
   onText?(text: string): void;
   /** A tool call whose name is known (arguments may still be streaming). */
   onToolCallStart?(index: number, id: string, name: string): void;
+  /**
+   * A provider stream chunk's raw `data` (after `onText`/`onToolCallStart` for it), for
+   * pass-through; `usageOnly` marks the usage chunk that carries no choices. `[DONE]` is not given.
+   */
+  onChunk?(data: string, usageOnly: boolean): void;
+  /** A non-streamed reply's raw JSON body, before it is parsed (for pass-through). */
+  onBody?(body: Buffer): void;
 }
 
 export interface CallOptions {
@@ -92,9 +99,18 @@ export interface ChatResult {
   skippedChunks: number;
 }
 
+/** A provider's answer to a forwarded request, unparsed. */
+export interface ForwardedResponse {
+  status: number;
+  retryAfterMs: number | undefined;
+  body: Buffer;
+}
+
 /** A chat provider: one upstream endpoint that speaks some LLM API. */
 export interface Provider {
   readonly name: string;
   chat(request: ChatRequest, options: CallOptions): Promise<ChatResult>;
+  /** Posts a JSON body to another endpoint of the same API (`/embeddings`), when supported. */
+  forward?(path: string, body: string, signal?: AbortSignal): Promise<ForwardedResponse>;
   close(): Promise<void>;
 }

@@ -63,6 +63,7 @@ import {
 } from '../store/index.js';
 import {
   calculator,
+  connectMcpServers,
   createHttpFetch,
   currentTime,
   type ToolCallOutcome,
@@ -223,6 +224,8 @@ export class Runtime {
   #cluster: Cluster | undefined;
   readonly #startedAt = Date.now();
   #memory: LongTermMemory | undefined;
+  /** Disconnects the agents' MCP servers. */
+  #closeMcp: (() => Promise<void>) | undefined;
   #finishedTasks = 0;
   #draining = false;
   #closed = false;
@@ -316,6 +319,8 @@ export class Runtime {
         if (typeof tool !== 'string') registry.register(tool, { replace: true });
     }
 
+    const mcp = await connectMcpServers(config.agents);
+    for (const tool of mcp.tools) registry.register(tool, { replace: true });
     const store = options.store ?? (await openStore(config));
     const providers = await startProviders(config, options.env);
     const admission = createAdmission(config, log);
@@ -359,9 +364,12 @@ export class Runtime {
       sandbox,
     );
     runtime.#memory = memory;
+    runtime.#closeMcp = mcp.close;
     try {
       for (const [name, agentConfig] of Object.entries(config.agents)) {
-        runtime.#addAgent(Agent.fromConfig(name, agentConfig), `agents.${name}`);
+        const mcpTools = mcp.byAgent.get(name) ?? [];
+        const tools = mcpTools.length === 0 ? agentConfig.tools : [...agentConfig.tools, ...mcpTools];
+        runtime.#addAgent(Agent.fromConfig(name, { ...agentConfig, tools }), `agents.${name}`);
       }
       for (const agent of options.agents ?? [])
         runtime.#addAgent(Agent.fromOptions(agent), `agent "${agent.name}"`);
@@ -764,6 +772,7 @@ export class Runtime {
     await this.#providers.close();
     await this.tracing.shutdown();
     await this.sandbox.close();
+    await this.#closeMcp?.();
     for (const client of this.#cacheRedis) client.disconnect();
   }
 

@@ -18,9 +18,11 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
 import { memoryRoutes } from './routes/memories.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { openAIRoutes } from './routes/openai.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { taskRoutes } from './routes/tasks.js';
 import { toolRoutes } from './routes/tools.js';
+import { installWebSocket } from './ws.js';
 
 export type App = FastifyInstance<
   RawServerDefault,
@@ -75,6 +77,7 @@ export async function buildServer(runtime: Runtime): Promise<App> {
         { name: 'memories', description: 'Long-term memory: CRUD, search, history' },
         { name: 'tools', description: 'Tools run directly, without a model' },
         { name: 'health', description: 'Liveness and readiness' },
+        { name: 'openai', description: 'OpenAI-compatible API (gateway and agent mode)' },
       ],
     },
   });
@@ -85,6 +88,8 @@ export async function buildServer(runtime: Runtime): Promise<App> {
   sessionRoutes(app, runtime);
   if (runtime.memory !== undefined) memoryRoutes(app, runtime.memory);
   toolRoutes(app, runtime);
+  openAIRoutes(app, runtime);
+  installWebSocket(app, runtime);
   healthRoutes(app, runtime);
   if (runtime.config.observability.metrics.enabled) metricsRoutes(app, runtime);
   if (runtime.config.server.dashboard) dashboardRoutes(app, runtime.log);

@@ -13,5 +13,6 @@ export {
   type ToolGate,
   type ToolRunContext,
 } from './executor.js';
+export { connectMcpServers, type McpServerConfig, type McpTools, mcpToolName } from './mcp.js';
 export { type RegisteredTool, ToolRegistry } from './registry.js';
 export { defineTool, type ToolContext, type ToolDefinition } from './types.js';

@@ -36,6 +36,8 @@ interface Response {
   end(chunk?: string): unknown;
   flushHeaders(): void;
   readonly destroyed: boolean;
+  readonly writableEnded: boolean;
+  once(event: 'close', listener: () => void): unknown;
   readonly socket: { destroy(): void } | null;
 }
 
@@ -72,6 +74,8 @@ export class MockLlmServer {
   readonly #scenarios = new Map<string, Scenario>();
   readonly #sockets = new Set<Socket>();
   #url = '';
+  /** Chat replies whose client hung up before the reply ended (a cancelled call). */
+  abandonedReplies = 0;
   /** Chat requests that arrived over HTTP/2. */
   http2Requests = 0;
   /** The most HTTP/2 chat streams seen open at once on one connection. */
@@ -251,6 +255,9 @@ export class MockLlmServer {
   }
 
   #chat(raw: string, res: Response): void {
+    res.once('close', () => {
+      if (!res.writableEnded) this.abandonedReplies++;
+    });
     let body: CompletionBody;
     try {
       body = JSON.parse(raw) as CompletionBody;

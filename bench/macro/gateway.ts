@@ -1,0 +1,168 @@
+/**
+ * `npm run bench:gateway`: agentd's OpenAI-compatible gateway mode (`POST /v1/chat/completions`
+ * with a model) against the mock called directly and through a minimal pass-through proxy, side
+ * by side in alternating rounds: added latency p50/p99 at one connection (streamed request, whole
+ * answer), throughput at 32 connections, and time-to-first-token overhead when streaming.
+ * Targets: added p99 ≤ 0.5 ms at one connection; throughput ≥ 0.8× the proxy's.
+ * Flags: --rounds N (3) --seconds S (5) --requests N (2000)
+ */
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client } from 'undici';
+import { tempDir } from '../../test/helpers/agentd.js';
+import { mockBackedConfig, startAgentdProcess, startMockProcess } from '../lib/agentd.js';
+import { measureLatency, measureThroughput, type Target } from '../lib/load.js';
+import { describeMachine } from '../lib/machine.js';
+import { startNode } from '../lib/processes.js';
+import { table, updateDocs, writeResult } from '../lib/report.js';
+import { median, round } from '../lib/stats.js';
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '5' },
+    requests: { type: 'string', default: '2000' },
+  },
+});
+const rounds = Number(values.rounds);
+const seconds = Number(values.seconds);
+const requests = Number(values.requests);
+const root = new URL('../..', import.meta.url).pathname;
+
+/** Time to the first content chunk of a streamed completion, sequentially on one connection. */
+async function measureTtft(target: Target, count: number, warmup: number): Promise<number[]> {
+  const client = new Client(target.url, { pipelining: 1 });
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < warmup + count; i++) {
+      const started = process.hrtime.bigint();
+      const response = await client.request({
+        path: target.path,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: target.body,
+      });
+      let first: number | undefined;
+      let text = '';
+      for await (const chunk of response.body) {
+        text += chunk.toString();
+        if (first === undefined && text.includes('"content":"agentd'))
+          first = Number(process.hrtime.bigint() - started) / 1e6;
+      }
+      if (first === undefined || !text.includes('[DONE]'))
+        throw new Error(`${target.name}: no content: ${text.slice(0, 300)}`);
+      if (i >= warmup) times.push(first);
+    }
+  } finally {
+    await client.close();
+  }
+  return times;
+}
+
+const dir = tempDir('agentd-bench-gateway-');
+const mock = await startMockProcess();
+const proxy = await startNode(
+  ['--import', 'tsx', join(root, 'bench/macro/passthrough-proxy.ts'), mock.match],
+  /listening on (http:\/\/\S+)/,
+);
+const agentd = await startAgentdProcess(dir.path, 'gateway', mockBackedConfig(mock.match));
+
+const body = (model: string) =>
+  JSON.stringify({
+    model,
+    messages: [{ role: 'user', content: 'hello' }],
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+const done = (status: number, text: string) => status === 200 && text.includes('[DONE]');
+const targets: Target[] = [
+  { name: 'mock direct', url: mock.match, path: '/v1/chat/completions', body: body('mock'), validate: done },
+  {
+    name: 'pass-through proxy',
+    url: proxy.match,
+    path: '/v1/chat/completions',
+    body: body('mock'),
+    validate: done,
+  },
+  {
+    name: 'agentd gateway',
+    url: agentd.match,
+    path: '/v1/chat/completions',
+    body: body('mock-medium'),
+    validate: done,
+  },
+];
+
+interface Samples {
+  rps: number[];
+  p50: number[];
+  p99: number[];
+  ttft50: number[];
+}
+const samples = new Map<string, Samples>();
+try {
+  for (let r = 1; r <= rounds; r++) {
+    for (const target of targets) {
+      const latency = await measureLatency(target, requests, Math.min(500, requests));
+      const ttft = await measureTtft(target, Math.min(500, requests), 100);
+      const throughput = await measureThroughput(target, 32, seconds);
+      if (throughput.errors > 0 || throughput.non2xx > 0)
+        throw new Error(
+          `${target.name}: ${throughput.errors} errors, ${throughput.non2xx} non-2xx under load`,
+        );
+      const entry = samples.get(target.name) ?? { rps: [], p50: [], p99: [], ttft50: [] };
+      entry.rps.push(throughput.requests_per_sec);
+      entry.p50.push(latency.p50_ms);
+      entry.p99.push(latency.p99_ms);
+      entry.ttft50.push(median(ttft));
+      samples.set(target.name, entry);
+      process.stderr.write(
+        `round ${r} ${target.name}: ${Math.round(throughput.requests_per_sec)} req/s, p50 ${round(latency.p50_ms)} ms, p99 ${round(latency.p99_ms)} ms, ttft ${round(median(ttft))} ms\n`,
+      );
+    }
+  }
+} finally {
+  await agentd.stop();
+  await proxy.stop();
+  await mock.stop();
+  dir.remove();
+}
+
+const direct = samples.get('mock direct')!;
+const viaProxy = samples.get('pass-through proxy')!;
+const rows = [...samples].map(([name, s]) => [
+  name,
+  Math.round(median(s.rps)),
+  round(median(s.rps) / median(viaProxy.rps)),
+  round(median(s.p50)),
+  round(median(s.p99)),
+  name === 'mock direct' ? '—' : round(median(s.p50) - median(direct.p50)),
+  name === 'mock direct' ? '—' : round(median(s.p99) - median(direct.p99)),
+  name === 'mock direct' ? '—' : round(median(s.ttft50) - median(direct.ttft50)),
+]);
+const text = [
+  table(
+    [
+      'streamed chat completion',
+      'req/s @32',
+      'vs proxy',
+      'p50 ms @1',
+      'p99 ms @1',
+      'added p50 ms',
+      'added p99 ms',
+      'added TTFT ms',
+    ],
+    rows,
+  ),
+  '',
+  `Gateway mode through admission, router (breaker, retry policy) and chunk pass-through; "added" is against calling the mock directly. Medians of ${rounds} alternating rounds, measured on a shared 2-core machine under load from other work (provisional). Targets: added p99 ≤ 0.5 ms at one connection, throughput ≥ 0.8× the proxy. Portkey's gateway is not in this run (see docs/benchmarks.md). Command: \`npm run bench:gateway\`.`,
+].join('\n');
+process.stdout.write(`\n${text}\n`);
+writeResult('gateway', {
+  machine: describeMachine(),
+  rounds,
+  seconds,
+  requests,
+  samples: Object.fromEntries(samples),
+});
+updateDocs('gateway', text);

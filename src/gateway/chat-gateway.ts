@@ -1,0 +1,277 @@
+import { type Identity, QueuedAdmission, type TaskTicket } from '../admission/index.js';
+import { type CachedReply, ResponseCache } from '../cache/index.js';
+import { type AgentdError, ForbiddenError, toAgentdError } from '../errors.js';
+import type { Cancellation } from '../lib/cancellation.js';
+import { estimateTokens } from '../lib/tokens.js';
+import type { ChatRequest, LlmCall, ModelRoute, RouterSink } from '../llm/index.js';
+import type { Runtime } from '../runtime/index.js';
+import type { CompletionOutput } from './output.js';
+import { type ChatCompletionBody, chatRequestOf, wantsUsage } from './request.js';
+import { ChunkWriter, completionId, completionJson, DONE_FRAME, errorFrame } from './wire.js';
+
+/** The admission "agent" gateway calls are planned under (tenant, key, user and global limits apply). */
+const GATEWAY_AGENT = '$gateway';
+
+/** One gateway-mode completion: who asks, what, and where the answer goes. */
+export interface GatewayCall {
+  identity: Identity;
+  body: ChatCompletionBody;
+  output: CompletionOutput;
+  /** Aborted when the client hangs up. */
+  cancellation: Cancellation;
+  traceparent: string | undefined;
+}
+
+/**
+ * Gateway mode of the OpenAI-compatible API: `model` names a catalog model, a tier or
+ * `provider/model`, and the request goes through admission, the response cache and the router
+ * (breakers, retries, fail-over) to the provider. A streamed reply is forwarded chunk by chunk as
+ * the provider wrote it, a non-streamed one as its original bytes; agentd serialises a reply only
+ * when it made it itself (a cache hit).
+ */
+export class ChatGateway {
+  readonly #runtime: Runtime;
+
+  constructor(runtime: Runtime) {
+    this.#runtime = runtime;
+  }
+
+  /** Answers one completion; throws what fails before the answer started. */
+  async complete(call: GatewayCall): Promise<void> {
+    const runtime = this.#runtime;
+    const { body, identity } = call;
+    if (identity.agents !== undefined) {
+      throw new ForbiddenError(
+        'this API key may only run its agents (model "agent:<name>"); it may not call models directly',
+        { details: { field: 'model', limit: 'key.agents' } },
+      );
+    }
+    const chain = runtime.router.resolve({ model: body.model }, undefined);
+    const request = chatRequestOf(body);
+    const ticket = await this.#admit(identity, request, call.cancellation);
+    let answered: LlmCall | undefined;
+    try {
+      answered = await this.#answer(call, chain, request);
+    } catch (err) {
+      const error = toAgentdError(err);
+      if (!call.output.started) throw error;
+      if (!call.output.closed) {
+        call.output.write(errorFrame(error.toBody()));
+        call.output.end();
+      }
+    } finally {
+      const tokens =
+        answered === undefined ? 0 : answered.result.usage.input_tokens + answered.result.usage.output_tokens;
+      const usd = answered?.costUsd ?? 0;
+      if (answered !== undefined && usd > 0) {
+        const metrics = runtime.metrics;
+        metrics.cost.with(metrics.tenantLabel(identity.tenantId), answered.model).inc(usd);
+      }
+      const settled = runtime.admission.settle(ticket, tokens, usd);
+      if (settled instanceof Promise) settled.catch(() => {});
+      runtime.admission.release(ticket);
+    }
+  }
+
+  /** Draws the request from the caller's limits (waiting for a concurrency slot if one is full). */
+  async #admit(
+    identity: Identity,
+    request: Omit<ChatRequest, 'model'>,
+    cancellation: Cancellation,
+  ): Promise<TaskTicket> {
+    let estimate = request.maxTokens ?? 256;
+    for (const message of request.messages) estimate += estimateTokens(message.content) + 4;
+    const admitted = await this.#runtime.admission.admit(identity, GATEWAY_AGENT, completionId(), estimate);
+    if (!(admitted instanceof QueuedAdmission)) return admitted;
+    const ticket = await admitted.granted;
+    if (cancellation.reason !== undefined) {
+      this.#runtime.admission.release(ticket);
+      throw cancellation.reason;
+    }
+    return ticket;
+  }
+
+  async #answer(
+    call: GatewayCall,
+    chain: ModelRoute[],
+    request: Omit<ChatRequest, 'model'>,
+  ): Promise<LlmCall | undefined> {
+    const responses = this.#runtime.responses;
+    const stream = call.body.stream === true;
+    if (responses === undefined || !ResponseCache.cacheable(request, false))
+      return this.#forward(call, chain, request, stream, undefined);
+    const tenant = call.identity.tenantId;
+    const key = ResponseCache.key(tenant, chain[0]?.id ?? '', request);
+    let fresh: LlmCall | undefined;
+    const reply = await responses.get(tenant, key, async () => {
+      const recorded: string[] = [];
+      fresh = await this.#forward(call, chain, request, stream, recorded);
+      const result = fresh.result;
+      if (!stream && result.content !== null) recorded.push(result.content);
+      return {
+        chunks: recorded,
+        toolCalls: result.toolCalls,
+        finishReason: result.finishReason,
+        usage: result.usage,
+        model: result.providerModel ?? fresh.model,
+      } satisfies CachedReply;
+    });
+    if (fresh !== undefined) return fresh;
+    if (reply === undefined) return this.#forward(call, chain, request, stream, undefined);
+    call.output.header('x-agentd-cache', 'hit');
+    replay(reply, call.output, stream, wantsUsage(call.body));
+    return undefined;
+  }
+
+  /** Calls the chain and forwards the provider's reply; `recorded` collects text for the cache. */
+  async #forward(
+    call: GatewayCall,
+    chain: ModelRoute[],
+    request: Omit<ChatRequest, 'model'>,
+    stream: boolean,
+    recorded: string[] | undefined,
+  ): Promise<LlmCall> {
+    const output = call.output;
+    const sink = stream
+      ? new StreamForwarder(output, wantsUsage(call.body), call.cancellation, recorded)
+      : new BodyForwarder();
+    const result = await this.#runtime.router.chat(chain, request, {
+      cancellation: call.cancellation,
+      sink,
+      stream,
+      traceparent: call.traceparent,
+    });
+    if (output.closed) return result;
+    output.header('x-agentd-model', result.model);
+    if (sink instanceof StreamForwarder) sink.finish(result);
+    else if (sink.body !== undefined) output.json(sink.body);
+    else {
+      const r = result.result;
+      output.json(
+        JSON.stringify(
+          completionJson(
+            completionId(),
+            Math.floor(Date.now() / 1000),
+            r.providerModel ?? result.model,
+            r.content,
+            r.toolCalls,
+            r.finishReason,
+            r.usage,
+          ),
+        ),
+      );
+    }
+    return result;
+  }
+}
+
+/**
+ * Forwards a provider's stream chunk by chunk. Chunks before the first text or tool call (the role
+ * chunk) are held back, so a failed attempt that produced nothing can be retried invisibly; once
+ * output reached the client, a failed attempt ends the stream with an error instead.
+ */
+class StreamForwarder implements RouterSink {
+  readonly #output: CompletionOutput;
+  readonly #includeUsage: boolean;
+  readonly #cancellation: Cancellation;
+  readonly #recorded: string[] | undefined;
+  #committed = false;
+  #pending: string[] | undefined;
+  #usageSent = false;
+
+  constructor(
+    output: CompletionOutput,
+    includeUsage: boolean,
+    cancellation: Cancellation,
+    recorded: string[] | undefined,
+  ) {
+    this.#output = output;
+    this.#includeUsage = includeUsage;
+    this.#cancellation = cancellation;
+    this.#recorded = recorded;
+  }
+
+  onText(text: string): void {
+    this.#recorded?.push(text);
+    if (!this.#committed) this.#commit();
+  }
+
+  onToolCallStart(): void {
+    if (!this.#committed) this.#commit();
+  }
+
+  onChunk(data: string, usageOnly: boolean): void {
+    if (usageOnly) {
+      if (!this.#includeUsage) return;
+      this.#usageSent = true;
+    }
+    const frame = `data: ${data}\n\n`;
+    if (this.#committed) this.#output.write(frame);
+    else if (this.#pending === undefined) this.#pending = [frame];
+    else this.#pending.push(frame);
+  }
+
+  onDiscard(error: AgentdError): void {
+    if (!this.#committed) {
+      this.#pending = undefined;
+      return;
+    }
+    // The client already holds this attempt's output: stop rather than splice another reply on.
+    this.#cancellation.abortWith(error);
+  }
+
+  /** After the call succeeded: what is held back, the usage chunk if asked and not sent, `[DONE]`. */
+  finish(call: LlmCall): void {
+    if (!this.#committed) this.#commit();
+    if (this.#includeUsage && !this.#usageSent) {
+      const result = call.result;
+      const writer = new ChunkWriter(
+        completionId(),
+        Math.floor(Date.now() / 1000),
+        result.providerModel ?? call.model,
+      );
+      this.#output.write(writer.usage(result.usage));
+    }
+    this.#output.write(DONE_FRAME);
+    this.#output.end();
+  }
+
+  #commit(): void {
+    this.#committed = true;
+    const pending = this.#pending;
+    this.#pending = undefined;
+    if (pending !== undefined) for (const frame of pending) this.#output.write(frame);
+  }
+}
+
+/** Keeps a non-streamed reply's bytes (the last attempt's: the one that answered). */
+class BodyForwarder implements RouterSink {
+  body: Buffer | undefined;
+
+  onBody(body: Buffer): void {
+    this.body = body;
+  }
+}
+
+/** Answers from a cached reply in the wire format the client asked for. */
+function replay(reply: CachedReply, output: CompletionOutput, stream: boolean, includeUsage: boolean): void {
+  const id = completionId();
+  const created = Math.floor(Date.now() / 1000);
+  if (!stream) {
+    const content = reply.chunks.length === 0 ? null : reply.chunks.join('');
+    output.json(
+      JSON.stringify(
+        completionJson(id, created, reply.model, content, reply.toolCalls, reply.finishReason, reply.usage),
+      ),
+    );
+    return;
+  }
+  const writer = new ChunkWriter(id, created, reply.model);
+  output.write(writer.role());
+  for (const chunk of reply.chunks) output.write(writer.text(chunk));
+  if (reply.toolCalls.length > 0) output.write(writer.toolCalls(reply.toolCalls));
+  output.write(writer.finish(reply.finishReason));
+  if (includeUsage) output.write(writer.usage(reply.usage));
+  output.write(DONE_FRAME);
+  output.end();
+}
