@@ -167,12 +167,18 @@ try {
           model: 'mock',
           warmup: concurrency ? 20 : configuration.workload === 'session' ? 2 : quick ? 10 : 50,
           latencyTasks: configuration.workload === 'session' ? (quick ? 3 : 20) : quick ? 30 : 300,
-          latencySeconds: quick ? 1 : 3,
+          latencySeconds: quick ? 1 : 2,
           connections: 32,
           seconds,
           inflight: configuration.inflight,
           turns: 20,
-          deadlineMs: concurrency ? (quick ? 30_000 : 90_000) : 60_000,
+          deadlineMs: concurrency
+            ? quick
+              ? 30_000
+              : configuration.id === 'c10000'
+                ? 120_000
+                : 60_000
+            : 60_000,
         };
         const result = await drive(request);
         const byConfiguration = raw[configuration.id] ?? {};
