@@ -111,6 +111,12 @@ export function renderTables(
       if (concurrency) {
         const best = peers.reduce((a, b) => (b.rss_per_task_kib < a.rss_per_task_kib ? b : a));
         const r = best.rss_per_task_kib / agentd.rss_per_task_kib;
+        if (!(agentd.rss_per_task_kib > 0)) {
+          verdicts.push(
+            `${configuration.title}: agentd's RSS did not grow measurably; the leanest peer, ${best.label}, used ${round(best.rss_per_task_kib)} KiB per in-flight task.`,
+          );
+          continue;
+        }
         verdicts.push(
           `${configuration.title}: leanest peer ${best.label} uses ${round(r)}× agentd's RSS per in-flight task (target ≥ 10×) — ${r >= 10 ? 'met' : '**not met**'}.`,
         );
