@@ -85,6 +85,20 @@ function startAgentd(tree: string, name: string, mockOrigin: string): Promise<St
   );
 }
 
+/** Removes the temporary worktree (also on Ctrl-C), so no stale worktree stays registered. */
+function removeRefTree(): void {
+  if (existsSync(refTree))
+    spawnSync('git', ['worktree', 'remove', '--force', refTree], { cwd: root, stdio: 'ignore' });
+  spawnSync('git', ['worktree', 'prune'], { cwd: root, stdio: 'ignore' });
+  work.remove();
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    removeRefTree();
+    process.exit(130);
+  });
+}
+
 const processes: Started[] = [];
 const latency = new Map<string, LatencyResult[]>();
 const throughput = new Map<string, ThroughputResult[]>();
@@ -204,7 +218,5 @@ try {
   }
 } finally {
   for (const started of processes.reverse()) await started.stop();
-  if (existsSync(refTree))
-    spawnSync('git', ['worktree', 'remove', '--force', refTree], { cwd: root, stdio: 'ignore' });
-  work.remove();
+  removeRefTree();
 }
