@@ -1,18 +1,20 @@
 /**
  * The soak's request mix against one agentd server: one-shot tasks, tool round trips, turns of
- * 20-turn sessions, and a slice of provider faults — some that agentd must absorb (fail-over to
- * a healthy model) and some that must fail with a provider error code.
+ * 20-turn sessions, hybrid searches of long-term memory (over a fixed seeded set, so stored data
+ * does not grow), and a slice of provider faults — some that agentd must absorb (fail-over to a
+ * healthy model) and some that must fail with a provider error code.
  */
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'undici';
 
-export type Kind = 'one-shot' | 'tool' | 'session' | 'failover' | 'fault';
+export type Kind = 'one-shot' | 'tool' | 'session' | 'memory' | 'failover' | 'fault';
 
 /** Share of each kind in the mix (sums to 1). */
 export const MIX: readonly [Kind, number][] = [
-  ['one-shot', 0.5],
+  ['one-shot', 0.45],
   ['tool', 0.2],
   ['session', 0.25],
+  ['memory', 0.05],
   ['failover', 0.03],
   ['fault', 0.02],
 ];
@@ -52,15 +54,33 @@ export function soakConfig(mockOrigin: string): Record<string, unknown> {
 }
 
 const TURNS = 20;
+const TOPICS = ['tea', 'coffee', 'cycling', 'Lyon', 'Kyoto', 'jazz', 'chess', 'sailing', 'pottery', 'rust'];
 
 export class MixDriver {
   readonly #pool: Pool;
   #draw = 0;
+  #searches = 0;
   /** Sessions not in use, with their turn count. */
   readonly #idle: { id: string; turns: number }[] = [];
 
   constructor(origin: string, connections: number) {
     this.#pool = new Pool(origin, { connections, keepAliveTimeout: 30_000 });
+  }
+
+  /** Adds the memories that `memory` requests search (500, in one batch). */
+  async seedMemories(): Promise<void> {
+    const memories = Array.from({ length: 500 }, (_, i) => ({
+      text: `Fact ${i}: the user mentioned ${TOPICS[i % TOPICS.length]} and ${TOPICS[(i * 7) % TOPICS.length]}`,
+      tags: [TOPICS[i % TOPICS.length]!],
+    }));
+    const response = await this.#pool.request({
+      path: '/v1/memories/batch',
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ memories }),
+    });
+    const text = await response.body.text();
+    if (response.statusCode !== 201) throw new Error(`seeding memories: ${response.statusCode} ${text}`);
   }
 
   /** The next kind: a deterministic low-discrepancy walk over MIX, so short windows get the same mix. */
@@ -86,6 +106,9 @@ export class MixDriver {
       session = this.#idle.pop() ?? { id: `soak-${randomUUID()}`, turns: 0 };
       session.turns++;
       body = { input: `turn ${session.turns}: tell me more`, session_id: session.id };
+    } else if (kind === 'memory') {
+      path = '/v1/memories/search';
+      body = { text: `what about ${TOPICS[this.#searches++ % TOPICS.length]}?`, top_k: 5 };
     } else if (kind === 'failover') {
       path = '/v1/agents/failover/run';
     } else if (kind === 'fault') {
@@ -104,6 +127,8 @@ export class MixDriver {
         code = errorCode(text) ?? `HTTP ${response.statusCode}`;
       } else if (kind === 'tool' && !text.includes('391')) {
         code = 'WRONG_ANSWER';
+      } else if (kind === 'memory') {
+        if (!text.includes('"the user mentioned')) code = 'WRONG_ANSWER';
       } else if (!text.includes('"succeeded"')) {
         code = 'WRONG_ANSWER';
       }

@@ -120,6 +120,7 @@ async function calibrate(seconds: number): Promise<number> {
 
 let exitCode = 0;
 try {
+  await driver.seedMemories();
   let rate: number;
   let capacity: number | undefined;
   if (values.rate !== undefined) {
