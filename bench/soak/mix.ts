@@ -128,7 +128,7 @@ export class MixDriver {
       } else if (kind === 'tool' && !text.includes('391')) {
         code = 'WRONG_ANSWER';
       } else if (kind === 'memory') {
-        if (!text.includes('"the user mentioned')) code = 'WRONG_ANSWER';
+        if (!text.includes('the user mentioned')) code = 'WRONG_ANSWER';
       } else if (!text.includes('"succeeded"')) {
         code = 'WRONG_ANSWER';
       }
