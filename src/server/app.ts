@@ -1,6 +1,7 @@
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
 import Fastify, {
   type FastifyInstance,
   LogController,
@@ -55,6 +56,8 @@ export async function buildServer(runtime: Runtime): Promise<App> {
   const options = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false } as const;
   const strict = new Ajv({ ...options, coerceTypes: false });
   const coercing = new Ajv({ ...options, coerceTypes: 'array' });
+  // Formats (date-time, uri, …) are checked, not ignored.
+  for (const ajv of [strict, coercing]) addFormats.default(ajv);
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === 'body' ? strict : coercing).compile(schema),
   );

@@ -82,6 +82,7 @@ describe('memory over HTTP', () => {
       ['POST', '/v1/memories', { text: '' }, 400, 'text'],
       ['POST', '/v1/memories', { text: 'x', importance: 3 }, 400, 'importance'],
       ['POST', '/v1/memories', { text: 'x', colour: 'red' }, 400, 'colour'],
+      ['POST', '/v1/memories', { text: 'x', expires_at: 'next tuesday' }, 400, 'expires_at'],
       ['POST', '/v1/memories', { text: 'x', embedding: [1, 2] }, 400, 'embedding'],
       ['POST', '/v1/memories/batch', { memories: [{ text: 'ok' }, { text: 'y', tags: 'no' }] }, 400, 'tags'],
       ['POST', '/v1/memories/search', { text: 'x', mode: 'fuzzy' }, 400, 'mode'],
