@@ -155,7 +155,7 @@ const text = [
     rows,
   ),
   '',
-  `Gateway mode through admission, router (breaker, retry policy) and chunk pass-through; "added" is against calling the mock directly. Medians of ${rounds} alternating rounds, measured on a shared 2-core machine under load from other work (provisional). Targets: added p99 ≤ 0.5 ms at one connection, throughput ≥ 0.8× the proxy. Portkey's gateway is not in this run (see docs/benchmarks.md). Command: \`npm run bench:gateway\`.`,
+  `Gateway mode through admission, router (breaker, retry policy) and chunk pass-through; "added" is against calling the mock directly. Medians of ${rounds} alternating rounds, ${String(describeMachine().cpu)}, 2 cores, ${process.version}, ${new Date().toISOString().slice(0, 10)}. Targets: added p99 ≤ 0.5 ms at one connection, throughput ≥ 0.8× the proxy. Portkey's gateway is not in this run (see docs/benchmarks.md). Command: \`npm run bench:gateway\`.`,
 ].join('\n');
 process.stdout.write(`\n${text}\n`);
 writeResult('gateway', {
