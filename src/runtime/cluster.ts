@@ -266,7 +266,12 @@ export class Cluster {
     if (record === undefined || TERMINAL_STATUSES.has(record.status)) return;
     const agent = host.agent(record.agent);
     let task: Task;
-    if (record.status === 'running') {
+    // A redelivered job whose row still says queued may have started all the same: the row's
+    // `running` is written in the next batch, the stream's events at once.
+    const interrupted =
+      record.status === 'running' ||
+      (delivery.redelivered > 0 && (await this.#startedBefore(id, record.attempt)));
+    if (interrupted) {
       // The node that ran it died (or stalled past its lock): its agent's on_interrupt decides.
       task = new Task(record, host.config.tasks.event_buffer);
       if (agent === undefined || agent.onInterrupt === 'fail') {
@@ -295,6 +300,12 @@ export class Cluster {
     if (this.#cancelled.has(id)) host.cancelHere(id);
     await task.wait();
     await this.#broadcastEnd(task);
+  }
+
+  /** True when the stream holds events of `attempt` past its `task.queued`: that run started. */
+  async #startedBefore(id: string, attempt: number): Promise<boolean> {
+    const last = await this.streams.last(id);
+    return last !== undefined && (last.attempt > attempt || (last.attempt === attempt && last.seq > 1));
   }
 
   /** Numbers a task's next events after those its stream already holds for its current run. */
