@@ -34,7 +34,10 @@ const promBoundCounter = promCounter.labels('assistant', 'succeeded');
 const promBoundHistogram = promHistogram.labels('assistant');
 
 let x = 0;
-const value = () => ((x = (x + 0.013) % 3), x);
+const value = (): number => {
+  x = (x + 0.013) % 3;
+  return x;
+};
 const results = await measureMicro({
   'agentd: counter inc (pre-bound)': () => boundCounter.inc(),
   'agentd: histogram observe (pre-bound)': () => boundHistogram.observe(value()),
