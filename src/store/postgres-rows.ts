@@ -1,5 +1,6 @@
 /** Postgres tables of the store and the mapping between task records and rows. */
 import pg from 'pg';
+import { MUTABLE_COLUMNS, TASK_COLUMNS } from './task-columns.js';
 import type { TaskRecord } from './types.js';
 
 /** Schema migrations, applied in order; `agentd_migrations` records how many ran. */
@@ -72,34 +73,6 @@ CREATE TABLE api_keys (
 `,
 ];
 
-const TASK_COLUMNS = [
-  'id',
-  'agent',
-  'tenant_id',
-  'user_id',
-  'session_id',
-  'idempotency_key',
-  'input',
-  'metadata',
-  'options',
-  'created_at',
-  // Columns that change after creation.
-  'status',
-  'result',
-  'partial',
-  'error',
-  'model',
-  'input_tokens',
-  'output_tokens',
-  'cost_usd',
-  'iterations',
-  'tool_calls',
-  'attempt',
-  'event_seq',
-  'started_at',
-  'finished_at',
-] as const;
-const MUTABLE_COLUMNS = TASK_COLUMNS.slice(TASK_COLUMNS.indexOf('status'));
 /** Rows per multi-row statement: well under Postgres' 65,535 bind parameters. */
 export const ROWS_PER_STATEMENT = 1000;
 

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { InvalidRequestError } from '../errors.js';
 import type { ChatMessage } from '../llm/index.js';
+import { MUTABLE_COLUMNS, TASK_COLUMNS } from './task-columns.js';
 import type {
   ApiKeyRecord,
   NewMessage,
@@ -470,35 +471,6 @@ function flushStore(store: SqliteStore): void {
     // The waiters were rejected with the error; nothing else to do here.
   }
 }
-
-const TASK_COLUMNS = [
-  'id',
-  'agent',
-  'tenant_id',
-  'user_id',
-  'session_id',
-  'idempotency_key',
-  'input',
-  'metadata',
-  'options',
-  'created_at',
-  // Columns that change after creation (updateValues writes these, in this order).
-  'status',
-  'result',
-  'partial',
-  'error',
-  'model',
-  'input_tokens',
-  'output_tokens',
-  'cost_usd',
-  'iterations',
-  'tool_calls',
-  'attempt',
-  'event_seq',
-  'started_at',
-  'finished_at',
-] as const;
-const MUTABLE_COLUMNS = TASK_COLUMNS.slice(TASK_COLUMNS.indexOf('status'));
 
 type SqlValue = string | number | null;
 
