@@ -5,6 +5,7 @@ export { HashingEmbedder, type HashingEmbedderOptions } from './hashing-embedder
 export { type ImportedMemory, LongTermMemory, type LongTermMemoryOptions } from './long-term-memory.js';
 export { OpenAiEmbedder, type OpenAiEmbedderOptions } from './openai-embedder.js';
 export { type Recalled, type RecallSubject, recallForInput } from './recall.js';
+export { PostgresMemoryStorage, type PostgresMemoryStorageOptions } from './postgres-storage.js';
 export { fuse, MemorySearch, type SearchObserver } from './search.js';
 export { SqliteMemoryStorage, type SqliteMemoryStorageOptions } from './sqlite-storage.js';
 export { createMemoryTools } from './tools.js';
@@ -14,6 +15,7 @@ export {
   type FieldCondition,
   type ListQuery,
   type MemoryAction,
+  type MemoryChanges,
   type MemoryFilter,
   type MemoryHistoryEntry,
   type MemoryPatch,
