@@ -154,7 +154,9 @@ function badInput(err: unknown): unknown {
   if (code === '23505')
     return new InvalidRequestError('a memory with this id already exists', { details: { field: 'id' } });
   if (code === '22021' || code === '22P05')
-    return new InvalidRequestError('a memory may not contain the NUL character', { details: { field: 'text' } });
+    return new InvalidRequestError('a memory may not contain the NUL character', {
+      details: { field: 'text' },
+    });
   return err;
 }
 
@@ -171,7 +173,15 @@ class HistoryRows {
   readonly news: (string | null)[] = [];
   readonly ats: number[] = [];
 
-  push(id: string, key: number, tenant: string, action: string, old: string | null, next: string | null, at: number) {
+  push(
+    id: string,
+    key: number,
+    tenant: string,
+    action: string,
+    old: string | null,
+    next: string | null,
+    at: number,
+  ) {
     this.ids.push(id);
     this.keys.push(key);
     this.tenants.push(tenant);
@@ -236,7 +246,9 @@ export class PostgresMemoryStorage implements MemoryStorage {
         // The task store takes the same lock: nodes and stores starting together migrate one at a time.
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`agentd:migrate:${schema}`]);
         await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-        await client.query('CREATE TABLE IF NOT EXISTS memory_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)');
+        await client.query(
+          'CREATE TABLE IF NOT EXISTS memory_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)',
+        );
         const row = await client.query<{ value: string }>(
           `SELECT value FROM memory_meta WHERE name = 'schema_version'`,
         );
@@ -390,7 +402,10 @@ export class PostgresMemoryStorage implements MemoryStorage {
         ],
       );
       if (vector !== undefined)
-        await client.query('UPDATE memory_vectors SET embedding = $1 WHERE key = $2', [bytes(vector), row.key]);
+        await client.query('UPDATE memory_vectors SET embedding = $1 WHERE key = $2', [
+          bytes(vector),
+          row.key,
+        ]);
       const history = new HistoryRows();
       history.push(id, row.key, tenantId, 'update', snapshot(before), snapshot(after), now);
       await this.#appendHistory(client, history);
@@ -574,7 +589,11 @@ export class PostgresMemoryStorage implements MemoryStorage {
 
   async changesSince(afterSeq: number): Promise<MemoryChanges> {
     // One indexed read: the changes after `afterSeq` (usually none) and the newest sequence.
-    const result = await this.#pool.query<{ seq: number | null; key: number | null; tenant_id: string | null }>(
+    const result = await this.#pool.query<{
+      seq: number | null;
+      key: number | null;
+      tenant_id: string | null;
+    }>(
       `SELECT seq, memory_key AS key, tenant_id FROM memory_history WHERE seq > $1
        UNION ALL SELECT max(seq), NULL, NULL FROM memory_history`,
       [afterSeq],
