@@ -74,10 +74,22 @@ CREATE INDEX memory_history_memory ON memory_history (tenant_id, memory_id, seq)
 const COLUMNS =
   'm.key, m.id, m.tenant_id, m.user_id, m.agent_id, m.session_id, m.text, m.metadata, m.tags, m.importance, m.created_at, m.updated_at, m.expires_at';
 
+const INT8_ARRAY = 1016;
+
+/** `{1,2,3}` (an int8[] without NULLs, as `array_agg` of keys returns it) as numbers. */
+function parseKeys(text: string): number[] {
+  if (text.length <= 2) return [];
+  const parts = text.slice(1, -1).split(',');
+  const out = new Array<number>(parts.length);
+  for (let i = 0; i < parts.length; i++) out[i] = Number(parts[i]);
+  return out;
+}
+
 /** int8 as a JS number: keys, sequences and times stay far below 2^53. */
 const TYPES = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === pg.types.builtins.INT8) return Number;
+    if (oid === INT8_ARRAY) return parseKeys;
     return pg.types.getTypeParser(oid, format as 'text');
   },
 } as pg.CustomTypesConfig;
@@ -475,11 +487,12 @@ export class PostgresMemoryStorage implements MemoryStorage {
   async filterKeys(tenantId: string, filter: MemoryFilter | undefined, now: number): Promise<number[]> {
     const params = new SqlParams();
     const where = compilePostgresFilter(tenantId, filter, now, params);
-    const result = await this.#pool.query<{ key: number }>(
-      `SELECT m.key FROM memories m WHERE ${where}`,
+    // One row holding every key: 10,000 rows would cost more to decode than the query takes.
+    const result = await this.#pool.query<{ keys: number[] | null }>(
+      `SELECT array_agg(m.key) AS keys FROM memories m WHERE ${where}`,
       params.values,
     );
-    return result.rows.map((row) => row.key);
+    return result.rows[0]?.keys ?? [];
   }
 
   async count(tenantId: string, filter: MemoryFilter | undefined, now: number): Promise<number> {
