@@ -245,9 +245,12 @@ export class LongTermMemory {
     if (after.record.expires_at === null) this.#expiring.delete(after.key);
     else this.#expiring.add(after.key);
     if (vector !== undefined) {
-      this.#index.upsert(after.key, vector);
-      this.#embedder.observe?.(before.record.text, -1);
-      this.#embedder.observe?.(after.record.text, 1);
+      // Not yet in the index (added by another node, not caught up): `#put` counts it in.
+      if (this.#index.has(after.key)) {
+        this.#embedder.observe?.(before.record.text, -1);
+        this.#embedder.observe?.(after.record.text, 1);
+      }
+      this.#put(after.key, after.record, vector);
     }
     return after.record;
   }
@@ -281,7 +284,9 @@ export class LongTermMemory {
   async search(query: SearchQuery, signal?: AbortSignal, parent?: Span): Promise<SearchResult> {
     const needsVectors = query.mode === 'semantic' || query.mode === 'hybrid' || query.vector !== undefined;
     if (needsVectors) this.#requireEmbedder();
-    if (this.#shared && this.#mismatch === undefined) await this.#catchUp();
+    // Full-text and exact search read only Postgres; the index matters to the other modes.
+    const indexed = query.mode !== 'fulltext' && query.mode !== 'exact';
+    if (this.#shared && indexed && this.#mismatch === undefined) await this.#catchUp();
     const owned = this.#tenants.get(query.tenant_id) ?? 0;
     return this.#search.run(query, {
       embedder: this.#mismatch === undefined ? this.#embedder : undefined,

@@ -117,6 +117,27 @@ describe('Postgres memory storage', () => {
     assert.equal((await a.history('acme', brief!.id)).at(-1)?.action, 'delete');
   });
 
+  it('indexes a memory once when a node updates it before catching up on its add', async () => {
+    const schema = freshSchema();
+    const a = await node(schema);
+    const b = await node(schema);
+    const [added] = await a.add(T, [{ text: 'the first draft of the plan' }]);
+    await b.update('acme', added!.id, { text: 'the final version of the plan' });
+    assert.equal(b.size, 1);
+    const found = await b.search({ tenant_id: 'acme', text: 'final version', mode: 'semantic' });
+    assert.deepEqual(
+      found.hits.map((h) => h.memory.text),
+      ['the final version of the plan'],
+    );
+    assert.equal(b.size, 1);
+    await b.add({ tenant_id: 'other' }, [{ text: 'the final version of their plan' }]);
+    const mine = await b.search({ tenant_id: 'acme', text: 'final version plan', mode: 'semantic' });
+    assert.deepEqual(
+      mine.hits.map((h) => h.memory.tenant_id),
+      ['acme'],
+    );
+  });
+
   it('numbers history in commit order, so a reader that polls during concurrent writes misses nothing', async () => {
     const schema = freshSchema();
     const writers = await Promise.all([node(schema), node(schema), node(schema)]);
