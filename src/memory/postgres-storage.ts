@@ -367,10 +367,11 @@ export class PostgresMemoryStorage implements MemoryStorage {
   }
 
   async get(tenantId: string, id: string): Promise<KeyedMemory | undefined> {
-    const result = await this.#pool.query<MemoryRow>(
-      `SELECT ${COLUMNS} FROM memories m WHERE m.tenant_id = $1 AND m.id = $2`,
-      [tenantId, id],
-    );
+    const result = await this.#pool.query<MemoryRow>({
+      name: 'memory-get',
+      text: `SELECT ${COLUMNS} FROM memories m WHERE m.tenant_id = $1 AND m.id = $2`,
+      values: [tenantId, id],
+    });
     const row = result.rows[0];
     return row === undefined ? undefined : { key: row.key, record: toRecord(row) };
   }
@@ -545,10 +546,11 @@ export class PostgresMemoryStorage implements MemoryStorage {
   async byKeys(keys: number[]): Promise<Map<number, MemoryRecord>> {
     const out = new Map<number, MemoryRecord>();
     if (keys.length === 0) return out;
-    const result = await this.#pool.query<MemoryRow>(
-      `SELECT ${COLUMNS} FROM memories m WHERE m.key = ANY($1::bigint[])`,
-      [keys],
-    );
+    const result = await this.#pool.query<MemoryRow>({
+      name: 'memory-by-keys',
+      text: `SELECT ${COLUMNS} FROM memories m WHERE m.key = ANY($1::bigint[])`,
+      values: [keys],
+    });
     for (const row of result.rows) out.set(row.key, toRecord(row));
     return out;
   }
@@ -556,10 +558,11 @@ export class PostgresMemoryStorage implements MemoryStorage {
   async vectorsByKeys(keys: number[]): Promise<Map<number, Float32Array>> {
     const out = new Map<number, Float32Array>();
     if (keys.length === 0) return out;
-    const result = await this.#pool.query<{ key: number; embedding: Buffer }>(
-      'SELECT key, embedding FROM memory_vectors WHERE key = ANY($1::bigint[])',
-      [keys],
-    );
+    const result = await this.#pool.query<{ key: number; embedding: Buffer }>({
+      name: 'memory-vectors-by-keys',
+      text: 'SELECT key, embedding FROM memory_vectors WHERE key = ANY($1::bigint[])',
+      values: [keys],
+    });
     for (const row of result.rows) out.set(row.key, fromBytes(row.embedding));
     return out;
   }
@@ -601,16 +604,18 @@ export class PostgresMemoryStorage implements MemoryStorage {
   }
 
   async changesSince(afterSeq: number): Promise<MemoryChanges> {
-    // One indexed read: the changes after `afterSeq` (usually none) and the newest sequence.
+    // One indexed read, prepared once per connection (it runs before every search): the changes
+    // after `afterSeq` (usually none) and the newest sequence.
     const result = await this.#pool.query<{
       seq: number | null;
       key: number | null;
       tenant_id: string | null;
-    }>(
-      `SELECT seq, memory_key AS key, tenant_id FROM memory_history WHERE seq > $1
-       UNION ALL SELECT max(seq), NULL, NULL FROM memory_history`,
-      [afterSeq],
-    );
+    }>({
+      name: 'memory-changes',
+      text: `SELECT seq, memory_key AS key, tenant_id FROM memory_history WHERE seq > $1
+             UNION ALL SELECT max(seq), NULL, NULL FROM memory_history`,
+      values: [afterSeq],
+    });
     const seen = new Set<number>();
     const changes: MemoryChanges = { keys: [], tenants: [], seq: 0 };
     for (const row of result.rows) {
