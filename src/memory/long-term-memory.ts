@@ -37,6 +37,9 @@ export interface LongTermMemoryOptions {
   shared?: boolean | undefined;
 }
 
+/** Memories read per round trip when catching up on other processes' changes. */
+const CATCH_UP_BATCH = 5000;
+
 /** A memory with everything an import carries (id and times kept as exported). */
 export type ImportedMemory = NewMemory & { id?: string; created_at?: number; updated_at?: number };
 
@@ -284,7 +287,7 @@ export class LongTermMemory {
   async search(query: SearchQuery, signal?: AbortSignal, parent?: Span): Promise<SearchResult> {
     const needsVectors = query.mode === 'semantic' || query.mode === 'hybrid' || query.vector !== undefined;
     if (needsVectors) this.#requireEmbedder();
-    // Full-text and exact search read only Postgres; the index matters to the other modes.
+    // Full-text and exact search read only storage; the index matters to the other modes.
     const indexed = query.mode !== 'fulltext' && query.mode !== 'exact';
     if (this.#shared && indexed && this.#mismatch === undefined) await this.#catchUp();
     const owned = this.#tenants.get(query.tenant_id) ?? 0;
@@ -315,17 +318,20 @@ export class LongTermMemory {
 
   async #applyChanges(): Promise<void> {
     const changes = await this.storage.changesSince(this.#seq);
-    if (changes.keys.length > 0) {
+    // Bounded reads: a node back from a long pause may have many changes to apply.
+    for (let from = 0; from < changes.keys.length; from += CATCH_UP_BATCH) {
+      const keys = changes.keys.slice(from, from + CATCH_UP_BATCH);
       const [records, vectors] = await Promise.all([
-        this.storage.byKeys(changes.keys),
-        this.storage.vectorsByKeys(changes.keys),
+        this.storage.byKeys(keys),
+        this.storage.vectorsByKeys(keys),
       ]);
-      for (let i = 0; i < changes.keys.length; i++) {
-        const key = changes.keys[i]!;
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
         const record = records.get(key);
         const vector = vectors.get(key);
         // Another node's old text is unknown here, so the embedder's statistics skip it.
-        if (record === undefined || vector === undefined) this.#forget(key, changes.tenants[i]!, undefined);
+        if (record === undefined || vector === undefined)
+          this.#forget(key, changes.tenants[from + i]!, undefined);
         else this.#put(key, record, vector);
       }
     }

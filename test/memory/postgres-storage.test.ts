@@ -138,6 +138,18 @@ describe('Postgres memory storage', () => {
     );
   });
 
+  it('catches up on more changes than one read carries', async () => {
+    const schema = freshSchema();
+    const a = await node(schema);
+    const b = await node(schema);
+    const texts = Array.from({ length: 5050 }, (_, i) => ({ text: `bulk fact ${i}` }));
+    for (let i = 0; i < texts.length; i += 1000) await a.add(T, texts.slice(i, i + 1000));
+    const [last] = await a.add(T, [{ text: 'the very last zebra fact' }]);
+    const found = await b.search({ tenant_id: 'acme', text: 'last zebra', mode: 'semantic', top_k: 1 });
+    assert.equal(found.hits[0]?.memory.id, last!.id);
+    assert.equal(b.size, 5051);
+  });
+
   it('numbers history in commit order, so a reader that polls during concurrent writes misses nothing', async () => {
     const schema = freshSchema();
     const writers = await Promise.all([node(schema), node(schema), node(schema)]);
