@@ -114,7 +114,7 @@ if (POSTGRES && process.env.BENCH_UPDATE_DOCS !== '0') {
     name,
     `### Memory retrieval quality on Postgres: LoCoMo (${files.length} conversations, ${asked} questions)\n\n` +
       '`LOCOMO_STORAGE=postgres npm run bench:locomo`: the same questions on the Postgres adapter, whose full text is ' +
-      'ranked by `ts_rank_cd` (cover density) instead of BM25.\n\n' +
+      'ranked by `ts_rank` (term frequency, no document-frequency weighting) instead of BM25.\n\n' +
       table(header, rows),
   );
 } else if (process.env.BENCH_UPDATE_DOCS !== '0') {
