@@ -1,4 +1,4 @@
-import { type Identity, QueuedAdmission, type TaskTicket } from '../admission/index.js';
+import { type Admitted, type Identity, QueuedAdmission, TaskTicket } from '../admission/index.js';
 import { type CachedReply, ResponseCache } from '../cache/index.js';
 import { type AgentdError, CancelledError, ForbiddenError, toAgentdError } from '../errors.js';
 import type { Cancellation } from '../lib/cancellation.js';
@@ -56,7 +56,9 @@ export class ChatGateway {
     }
     const chain = runtime.router.resolve({ model: body.model }, undefined);
     const request = chatRequestOf(body);
-    const ticket = await this.#admit(identity, request, call.cancellation);
+    const admitted = this.#admit(identity, request);
+    // An immediate admission (no limit to wait for) continues without a turn of the microtask queue.
+    const ticket = admitted instanceof TaskTicket ? admitted : await this.#await(admitted, call.cancellation);
     let answered: LlmCall | undefined;
     try {
       answered = await this.#answer(call, chain, request);
@@ -78,20 +80,21 @@ export class ChatGateway {
     }
   }
 
-  /** Draws the request from the caller's limits (waiting for a concurrency slot if one is full). */
-  async #admit(
-    identity: Identity,
-    request: Omit<ChatRequest, 'model'>,
-    cancellation: Cancellation,
-  ): Promise<TaskTicket> {
+  /** Draws the request from the caller's limits. */
+  #admit(identity: Identity, request: Omit<ChatRequest, 'model'>): Admitted | Promise<Admitted> {
     let estimate = request.maxTokens ?? 256;
     for (const message of request.messages) estimate += estimateTokens(message.content) + 4;
-    const admitted = await this.#runtime.admission.admit(
+    return this.#runtime.admission.admit(
       identity,
       GATEWAY_AGENT,
       HOLDER_PREFIX + String(++holders),
       estimate,
     );
+  }
+
+  /** Waits for an admission decided remotely or for a concurrency slot. */
+  async #await(pending: Admitted | Promise<Admitted>, cancellation: Cancellation): Promise<TaskTicket> {
+    const admitted = await pending;
     if (!(admitted instanceof QueuedAdmission)) return admitted;
     const ticket = await admitted.granted;
     if (cancellation.reason !== undefined) {

@@ -21,12 +21,17 @@ class StreamingProvider {
   readonly server: Server;
   sent = 0;
   waiting = false;
+  /** Set when agentd closed the stream before its end. */
+  abandoned = false;
 
   constructor() {
     this.server = createServer((req, res) => {
       req.resume();
       req.on('end', () => {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.once('close', () => {
+          if (!res.writableFinished) this.abandoned = true;
+        });
         this.#pump(res, 0);
       });
     });
@@ -34,6 +39,7 @@ class StreamingProvider {
 
   #pump(res: ServerResponse, from: number): void {
     for (let i = from; i < FRAMES; i++) {
+      if (res.destroyed) return;
       this.sent++;
       if (!res.write(frame(i))) {
         this.waiting = true;
@@ -48,6 +54,30 @@ class StreamingProvider {
   }
 }
 
+/** Opens a raw connection that sends a streamed completion request and reads nothing. */
+async function slowClient(base: string): Promise<Socket> {
+  const url = new URL(base);
+  const client = connect(Number(url.port), url.hostname);
+  await new Promise((resolve) => client.once('connect', resolve));
+  client.pause();
+  const body = JSON.stringify({
+    model: 'big',
+    stream: true,
+    stream_options: { include_usage: true },
+    messages: [{ role: 'user', content: 'go' }],
+  });
+  client.write(
+    `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  return client;
+}
+
+/** Starts a provider on a free port; its base URL. */
+async function listen(provider: StreamingProvider): Promise<string> {
+  await new Promise<void>((resolve) => provider.server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(provider.server.address() as AddressInfo).port}/v1`;
+}
+
 /** Resolves on the next turn of the event loop after a short pause. */
 const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 20));
 
@@ -58,11 +88,10 @@ describe('gateway back-pressure', () => {
 
   before(async () => {
     provider = new StreamingProvider();
-    await new Promise<void>((resolve) => provider.server.listen(0, '127.0.0.1', resolve));
-    const { port } = provider.server.address() as AddressInfo;
+    const baseUrl = await listen(provider);
     agentd = await startAgentd({
       config: {
-        providers: { up: { type: 'openai', base_url: `http://127.0.0.1:${port}/v1` } },
+        providers: { up: { type: 'openai', base_url: baseUrl } },
         models: { big: { provider: 'up' } },
         tiers: { small: ['big'], medium: ['big'], large: ['big'] },
       },
@@ -76,19 +105,7 @@ describe('gateway back-pressure', () => {
   });
 
   it('stops reading the provider while the client does not read, with bounded buffering, then delivers everything', async () => {
-    const url = new URL(agentd.url);
-    const client = connect(Number(url.port), url.hostname);
-    await new Promise((resolve) => client.once('connect', resolve));
-    client.pause();
-    const body = JSON.stringify({
-      model: 'big',
-      stream: true,
-      stream_options: { include_usage: true },
-      messages: [{ role: 'user', content: 'go' }],
-    });
-    client.write(
-      `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
+    const client = await slowClient(agentd.url);
     let queuedMax = 0;
     const sample = (): void => {
       for (const socket of serverSockets) queuedMax = Math.max(queuedMax, socket.writableLength);
@@ -128,5 +145,36 @@ describe('gateway back-pressure', () => {
     assert.equal(provider.sent, FRAMES);
     assert.equal(frames, FRAMES + 2, 'every content frame, the finish frame and the usage frame');
     assert.ok(queuedMax <= BOUND, `agentd queued at most ${queuedMax} bytes for the slow client`);
+  });
+});
+
+describe('gateway back-pressure: a client that never reads', () => {
+  let provider: StreamingProvider;
+  let agentd: TestAgentd;
+
+  before(async () => {
+    provider = new StreamingProvider();
+    const baseUrl = await listen(provider);
+    agentd = await startAgentd({
+      config: {
+        providers: { up: { type: 'openai', base_url: baseUrl, timeouts: { idle_ms: 300 } } },
+        models: { big: { provider: 'up' } },
+        tiers: { small: ['big'], medium: ['big'], large: ['big'] },
+      },
+    });
+  });
+  after(async () => {
+    await agentd.close();
+    provider.server.closeAllConnections();
+    await new Promise((resolve) => provider.server.close(resolve));
+  });
+
+  it('is given up on after the idle timeout: the provider stream is cancelled, not held open', async () => {
+    const client = await slowClient(agentd.url);
+    let tries = 0;
+    while (!provider.abandoned && tries++ < 400) await tick();
+    client.destroy();
+    assert.ok(provider.abandoned, 'agentd closed the provider stream');
+    assert.ok(provider.sent < FRAMES, `the provider did not stream everything (sent ${provider.sent})`);
   });
 });

@@ -99,9 +99,13 @@ export function openAIRoutes(app: App, runtime: Runtime): void {
       return openAIErrorBody(inner);
     });
 
+    // Without request logs, nothing logs through a completion's request logger: spare the pino
+    // child (bindings serialised per request) Fastify would build for it.
+    const requestLogs = runtime.config.observability.request_log_sample_rate > 0;
     scope.post(
       '/v1/chat/completions',
       {
+        ...(requestLogs ? {} : { childLoggerFactory: sameLogger }),
         schema: {
           summary:
             'OpenAI-compatible chat completions (gateway mode, or agent mode with model "agent:<name>")',
@@ -208,6 +212,11 @@ function listModels(runtime: Runtime, created: number): ModelEntry[] {
   for (const agent of runtime.agents())
     entries.push({ id: `${AGENT_MODEL_PREFIX}${agent.name}`, object: 'model', created, owned_by: 'agentd' });
   return entries;
+}
+
+/** A request logger that is the server's own. */
+function sameLogger<L>(logger: L): L {
+  return logger;
 }
 
 /** An unknown model is OpenAI's 404 `model_not_found`, not a generic 400. */
