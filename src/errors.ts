@@ -113,6 +113,7 @@ export const ToolNotFoundError = declare('AGENTD_TOOL_NOT_FOUND', 404, false);
 export const ToolArgumentsError = declare('AGENTD_TOOL_ARGUMENTS_INVALID', 400, false);
 export const ToolTimeoutError = declare('AGENTD_TOOL_TIMEOUT', 504, true);
 export const ToolFailedError = declare('AGENTD_TOOL_FAILED', 500, false);
+export const ToolUnavailableError = declare('AGENTD_TOOL_UNAVAILABLE', 503, true);
 export const SandboxUnavailableError = declare('AGENTD_SANDBOX_UNAVAILABLE', 503, true);
 
 export const InternalError = declare('AGENTD_INTERNAL', 500, false);

@@ -7,6 +7,8 @@ export interface Target {
   url: string;
   path: string;
   body: string;
+  /** Extra request headers (a gateway told its upstream per request). */
+  headers?: Record<string, string>;
   /** Checked on every latency request: a wrong answer must not count as a fast one. */
   validate?: (status: number, body: string) => boolean;
 }
@@ -34,7 +36,7 @@ export async function measureLatency(
       const response = await client.request({
         path: target.path,
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...target.headers },
         body: target.body,
       });
       const text = await response.body.text();
@@ -70,7 +72,7 @@ export async function measureThroughput(
   const result = await autocannon({
     url: `${target.url}${target.path}`,
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...target.headers },
     body: target.body,
     connections,
     pipelining: 1,

@@ -1,16 +1,24 @@
-import { type Identity, QueuedAdmission, type TaskTicket } from '../admission/index.js';
+import { type Admitted, type Identity, QueuedAdmission, TaskTicket } from '../admission/index.js';
 import { type CachedReply, ResponseCache } from '../cache/index.js';
-import { type AgentdError, ForbiddenError, toAgentdError } from '../errors.js';
+import { type AgentdError, CancelledError, ForbiddenError, toAgentdError } from '../errors.js';
 import type { Cancellation } from '../lib/cancellation.js';
+import { coarseTimer, type TimerEntry } from '../lib/coarse-timer.js';
 import { estimateTokens } from '../lib/tokens.js';
-import type { ChatRequest, LlmCall, ModelRoute, RouterSink } from '../llm/index.js';
+import type { ChatRequest, LlmCall, ModelRoute, RouterSink, StreamFlow } from '../llm/index.js';
 import type { Runtime } from '../runtime/index.js';
-import type { CompletionOutput } from './output.js';
+import type { CompletionOutput, DrainListener } from './output.js';
 import { type ChatCompletionBody, chatRequestOf, wantsUsage } from './request.js';
 import { ChunkWriter, completionId, completionJson, DONE_FRAME, errorFrame } from './wire.js';
 
 /** The admission "agent" gateway calls are planned under (tenant, key, user and global limits apply). */
 const GATEWAY_AGENT = '$gateway';
+
+/**
+ * Admission holders of gateway calls: unique per process (a random prefix, for limits shared
+ * through Redis) without a random id per request.
+ */
+const HOLDER_PREFIX = `gw-${crypto.randomUUID().slice(0, 8)}-`;
+let holders = 0;
 
 /** One gateway-mode completion: who asks, what, and where the answer goes. */
 export interface GatewayCall {
@@ -48,17 +56,16 @@ export class ChatGateway {
     }
     const chain = runtime.router.resolve({ model: body.model }, undefined);
     const request = chatRequestOf(body);
-    const ticket = await this.#admit(identity, request, call.cancellation);
+    const admitted = this.#admit(identity, request);
+    // An immediate admission (no limit to wait for) continues without a turn of the microtask queue.
+    const ticket = admitted instanceof TaskTicket ? admitted : await this.#await(admitted, call.cancellation);
     let answered: LlmCall | undefined;
     try {
       answered = await this.#answer(call, chain, request);
     } catch (err) {
       const error = toAgentdError(err);
       if (!call.output.started) throw error;
-      if (!call.output.closed) {
-        call.output.write(errorFrame(error.toBody()));
-        call.output.end();
-      }
+      if (!call.output.closed) call.output.end(errorFrame(error.toBody()));
     } finally {
       const tokens =
         answered === undefined ? 0 : answered.result.usage.input_tokens + answered.result.usage.output_tokens;
@@ -73,15 +80,21 @@ export class ChatGateway {
     }
   }
 
-  /** Draws the request from the caller's limits (waiting for a concurrency slot if one is full). */
-  async #admit(
-    identity: Identity,
-    request: Omit<ChatRequest, 'model'>,
-    cancellation: Cancellation,
-  ): Promise<TaskTicket> {
+  /** Draws the request from the caller's limits. */
+  #admit(identity: Identity, request: Omit<ChatRequest, 'model'>): Admitted | Promise<Admitted> {
     let estimate = request.maxTokens ?? 256;
     for (const message of request.messages) estimate += estimateTokens(message.content) + 4;
-    const admitted = await this.#runtime.admission.admit(identity, GATEWAY_AGENT, completionId(), estimate);
+    return this.#runtime.admission.admit(
+      identity,
+      GATEWAY_AGENT,
+      HOLDER_PREFIX + String(++holders),
+      estimate,
+    );
+  }
+
+  /** Waits for an admission decided remotely or for a concurrency slot. */
+  async #await(pending: Admitted | Promise<Admitted>, cancellation: Cancellation): Promise<TaskTicket> {
+    const admitted = await pending;
     if (!(admitted instanceof QueuedAdmission)) return admitted;
     const ticket = await admitted.granted;
     if (cancellation.reason !== undefined) {
@@ -133,14 +146,25 @@ export class ChatGateway {
   ): Promise<LlmCall> {
     const output = call.output;
     const sink = stream
-      ? new StreamForwarder(output, wantsUsage(call.body), call.cancellation, recorded)
+      ? new StreamForwarder(
+          output,
+          wantsUsage(call.body),
+          call.cancellation,
+          recorded,
+          chain[0]?.timeouts.idleMs ?? 60_000,
+        )
       : new BodyForwarder();
-    const result = await this.#runtime.router.chat(chain, request, {
-      cancellation: call.cancellation,
-      sink,
-      stream,
-      traceparent: call.traceparent,
-    });
+    let result: LlmCall;
+    try {
+      result = await this.#runtime.router.chat(chain, request, {
+        cancellation: call.cancellation,
+        sink,
+        stream,
+        traceparent: call.traceparent,
+      });
+    } finally {
+      if (sink instanceof StreamForwarder) sink.stopWaiting();
+    }
     if (output.closed) return result;
     output.header('x-agentd-model', result.model);
     if (sink instanceof StreamForwarder) sink.finish(result);
@@ -166,29 +190,43 @@ export class ChatGateway {
 }
 
 /**
- * Forwards a provider's stream chunk by chunk. Chunks before the first text or tool call (the role
- * chunk) are held back, so a failed attempt that produced nothing can be retried invisibly; once
- * output reached the client, a failed attempt ends the stream with an error instead.
+ * Forwards a provider's stream chunk by chunk, each event's data as the provider sent it. Chunks
+ * before the first text or tool call (the role chunk) are held back, so a failed attempt that
+ * produced nothing can be retried invisibly; once output reached the client, a failed attempt
+ * ends the stream with an error instead. When the client reads slower than the provider writes,
+ * the provider stream is paused until the client drains (memory stays bounded); a client that
+ * reads nothing for the idle timeout is given up on.
  */
-class StreamForwarder implements RouterSink {
+class StreamForwarder implements RouterSink, DrainListener {
   readonly #output: CompletionOutput;
   readonly #includeUsage: boolean;
   readonly #cancellation: Cancellation;
   readonly #recorded: string[] | undefined;
+  readonly #stallMs: number;
   #committed = false;
   #pending: string[] | undefined;
   #usageSent = false;
+  #flow: StreamFlow | undefined;
+  #waiting = false;
+  #stallTimer: TimerEntry | undefined;
 
   constructor(
     output: CompletionOutput,
     includeUsage: boolean,
     cancellation: Cancellation,
     recorded: string[] | undefined,
+    stallMs: number,
   ) {
     this.#output = output;
     this.#includeUsage = includeUsage;
     this.#cancellation = cancellation;
     this.#recorded = recorded;
+    this.#stallMs = stallMs;
+  }
+
+  onStreamStart(flow: StreamFlow): void {
+    this.#flow = flow;
+    if (this.#waiting) flow.pause();
   }
 
   onText(text: string): void {
@@ -206,8 +244,9 @@ class StreamForwarder implements RouterSink {
       this.#usageSent = true;
     }
     const frame = `data: ${data}\n\n`;
-    if (this.#committed) this.#output.write(frame);
-    else if (this.#pending === undefined) this.#pending = [frame];
+    if (this.#committed) {
+      if (!this.#output.write(frame)) this.#waitForDrain();
+    } else if (this.#pending === undefined) this.#pending = [frame];
     else this.#pending.push(frame);
   }
 
@@ -218,6 +257,29 @@ class StreamForwarder implements RouterSink {
     }
     // The client already holds this attempt's output: stop rather than splice another reply on.
     this.#cancellation.abortWith(error);
+  }
+
+  /** The client read what was queued: read the provider again. */
+  onDrain(): void {
+    if (!this.#waiting) return;
+    this.stopWaiting();
+    this.#flow?.resume();
+  }
+
+  /** The client stopped reading for the whole idle timeout. */
+  stall(): void {
+    if (!this.#waiting) return;
+    this.#stallTimer = undefined;
+    this.#cancellation.abortWith(
+      new CancelledError(`the client read nothing for ${this.#stallMs} ms; the stream was stopped`),
+    );
+  }
+
+  /** Ends the wait for a drain (the call settled, or the client caught up). */
+  stopWaiting(): void {
+    this.#waiting = false;
+    coarseTimer.cancel(this.#stallTimer);
+    this.#stallTimer = undefined;
   }
 
   /** After the call succeeded: what is held back, the usage chunk if asked and not sent, `[DONE]`. */
@@ -232,16 +294,30 @@ class StreamForwarder implements RouterSink {
       );
       this.#output.write(writer.usage(result.usage));
     }
-    this.#output.write(DONE_FRAME);
-    this.#output.end();
+    this.#output.end(DONE_FRAME);
   }
 
   #commit(): void {
     this.#committed = true;
     const pending = this.#pending;
     this.#pending = undefined;
-    if (pending !== undefined) for (const frame of pending) this.#output.write(frame);
+    if (pending === undefined) return;
+    let keepingUp = true;
+    for (const frame of pending) keepingUp = this.#output.write(frame);
+    if (!keepingUp) this.#waitForDrain();
   }
+
+  #waitForDrain(): void {
+    if (this.#waiting) return;
+    this.#waiting = true;
+    this.#flow?.pause();
+    this.#output.onDrainOnce(this);
+    this.#stallTimer = coarseTimer.schedule(this.#stallMs, stallForwarder, this);
+  }
+}
+
+function stallForwarder(forwarder: StreamForwarder): void {
+  forwarder.stall();
 }
 
 /** Keeps a non-streamed reply's bytes (the last attempt's: the one that answered). */
@@ -272,6 +348,5 @@ function replay(reply: CachedReply, output: CompletionOutput, stream: boolean, i
   if (reply.toolCalls.length > 0) output.write(writer.toolCalls(reply.toolCalls));
   output.write(writer.finish(reply.finishReason));
   if (includeUsage) output.write(writer.usage(reply.usage));
-  output.write(DONE_FRAME);
-  output.end();
+  output.end(DONE_FRAME);
 }

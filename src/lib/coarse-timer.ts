@@ -13,6 +13,9 @@ export interface TimerEntry {
 interface Entry extends TimerEntry {
   fn: (arg: unknown) => void;
   arg: unknown;
+  tick: number;
+  /** Position in its bucket, so that cancelling removes it at once (swap with the last). */
+  index: number;
 }
 
 export class CoarseTimer {
@@ -29,19 +32,33 @@ export class CoarseTimer {
   /** Calls `fn(arg)` no earlier than `delayMs` from now (and at most one resolution later). */
   schedule<A>(delayMs: number, fn: (arg: A) => void, arg: A): TimerEntry {
     const tick = Math.ceil((performance.now() + delayMs) / this.resolutionMs);
-    const entry: Entry = { cancelled: false, fn: fn as (arg: unknown) => void, arg };
+    const entry: Entry = { cancelled: false, fn: fn as (arg: unknown) => void, arg, tick, index: 0 };
     const bucket = this.#buckets.get(tick);
     if (bucket === undefined) this.#buckets.set(tick, [entry]);
-    else bucket.push(entry);
+    else entry.index = bucket.push(entry) - 1;
     this.#pending++;
     if (this.#interval === undefined) this.#start();
     return entry;
   }
 
-  /** Cancels an entry; cheap and idempotent. */
+  /**
+   * Cancels an entry; cheap and idempotent. The entry leaves its bucket at once, so what it
+   * refers to is not kept alive until its deadline (a 60 s limit on a call that took 1 ms).
+   */
   cancel(entry: TimerEntry | undefined): void {
     if (entry === undefined || entry.cancelled) return;
     entry.cancelled = true;
+    const own = entry as Entry;
+    own.arg = undefined;
+    const bucket = this.#buckets.get(own.tick);
+    if (bucket !== undefined && bucket[own.index] === own) {
+      const last = bucket.pop()!;
+      if (last !== own) {
+        bucket[own.index] = last;
+        last.index = own.index;
+      }
+      if (bucket.length === 0) this.#buckets.delete(own.tick);
+    }
     if (--this.#pending === 0) this.#stop();
   }
 

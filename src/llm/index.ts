@@ -26,6 +26,7 @@ export type {
   JsonSchema,
   Provider,
   Role,
+  StreamFlow,
   StreamSink,
   ToolCall,
   ToolSpec,

@@ -23,6 +23,7 @@ import type {
   ChatResult,
   ForwardedResponse,
   Provider,
+  StreamFlow,
   StreamSink,
 } from './types.js';
 
@@ -161,7 +162,7 @@ type Phase = 'headers' | 'first_token' | 'idle';
  * so the connection is reused. An end of stream before a finish reason is a truncation, never a
  * success.
  */
-class ChatCall implements Dispatcher.DispatchHandler, AbortTarget {
+class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
   readonly #provider: string;
   readonly #model: string;
   readonly #messages: readonly ChatMessage[];
@@ -186,6 +187,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget {
   #firstTokenTimer: TimerEntry | undefined;
   #idleTimer: TimerEntry | undefined;
   #lastChunkAt = 0;
+  #paused = false;
 
   constructor(
     provider: string,
@@ -251,7 +253,22 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget {
       this.#watchIdle();
     } else {
       this.#decoder = new StringDecoder('utf8');
+      this.#sink?.onStreamStart?.(this);
     }
+  }
+
+  // StreamFlow: the sink's reader is slow; undici stops reading the socket after this chunk.
+  pause(): void {
+    if (this.#settled || this.#paused) return;
+    this.#paused = true;
+    this.#controller?.pause();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#lastChunkAt = performance.now();
+    if (!this.#settled) this.#controller?.resume();
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -351,7 +368,8 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget {
   /** The idle watchdog wakes once per idle period; chunks only stamp the time. */
   checkIdle(): void {
     if (this.#settled || this.#idleTimer === undefined) return;
-    const silentFor = performance.now() - this.#lastChunkAt;
+    // A paused stream is silent because its reader is slow; the reader's own deadline governs.
+    const silentFor = this.#paused ? 0 : performance.now() - this.#lastChunkAt;
     if (silentFor >= this.#timeouts.idleMs) this.expire('idle');
     else this.#idleTimer = coarseTimer.schedule(this.#timeouts.idleMs - silentFor, checkIdle, this);
   }

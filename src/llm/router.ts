@@ -13,7 +13,15 @@ import { type Cancellation, sleep } from '../lib/cancellation.js';
 import { estimateTokens } from '../lib/tokens.js';
 import type { AgentdMetrics, ModelSeries } from '../observability/index.js';
 import { countsAgainstBreaker, decideRetry, type RetryPolicy } from './retry.js';
-import type { CallTimeouts, ChatRequest, ChatResult, Provider, StreamSink, Usage } from './types.js';
+import type {
+  CallTimeouts,
+  ChatRequest,
+  ChatResult,
+  Provider,
+  StreamFlow,
+  StreamSink,
+  Usage,
+} from './types.js';
 
 /** A model the router can call: where it lives, what it costs, and its breaker. */
 export interface ModelRoute {
@@ -378,6 +386,10 @@ class AttemptSink implements StreamSink {
 
   constructor(target: StreamSink | undefined) {
     this.#target = target;
+  }
+
+  onStreamStart(flow: StreamFlow): void {
+    this.#target?.onStreamStart?.(flow);
   }
 
   onText(text: string): void {

@@ -58,8 +58,20 @@ export interface CallTimeouts {
   idleMs: number;
 }
 
+/**
+ * Flow control of one provider stream: a sink whose reader is slow pauses the stream, and the
+ * provider stops reading its socket (TCP back-pressure reaches the provider) until `resume`.
+ * While paused, silence is the reader's, not the provider's: the idle deadline does not run.
+ */
+export interface StreamFlow {
+  pause(): void;
+  resume(): void;
+}
+
 /** Receives streamed output as it arrives. All methods are optional and must not throw. */
 export interface StreamSink {
+  /** A streamed reply started (status 2xx); `flow` pauses and resumes reading it. */
+  onStreamStart?(flow: StreamFlow): void;
   /** A piece of assistant text. */
   onText?(text: string): void;
   /** A tool call whose name is known (arguments may still be streaming). */

@@ -319,7 +319,7 @@ export class Runtime {
         if (typeof tool !== 'string') registry.register(tool, { replace: true });
     }
 
-    const mcp = await connectMcpServers(config.agents);
+    const mcp = await connectMcpServers(config.agents, log);
     for (const tool of mcp.tools) registry.register(tool, { replace: true });
     const store = options.store ?? (await openStore(config));
     const providers = await startProviders(config, options.env);

@@ -25,6 +25,19 @@ describe('CoarseTimer', () => {
     assert.equal(fired, 0);
   });
 
+  it('fires exactly the entries left after cancelling others of the same tick in any order', async () => {
+    const timer = new CoarseTimer(5);
+    const fired: number[] = [];
+    const entries = Array.from({ length: 10 }, (_, i) => timer.schedule(20, (n: number) => fired.push(n), i));
+    for (const i of [0, 9, 4, 5, 2]) timer.cancel(entries[i]);
+    assert.equal(timer.size, 5);
+    while (timer.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(
+      fired.sort((a, b) => a - b),
+      [1, 3, 6, 7, 8],
+    );
+  });
+
   it('fires thousands of entries, each one no earlier than its deadline', async () => {
     const timer = new CoarseTimer(5);
     let fired = 0;

@@ -10,6 +10,7 @@ import {
   type ChatCompletionBody,
   ChatGateway,
   type CompletionOutput,
+  type DrainListener,
   type EmbeddingsBody,
   forwardEmbeddings,
   openAIError,
@@ -98,9 +99,13 @@ export function openAIRoutes(app: App, runtime: Runtime): void {
       return openAIErrorBody(inner);
     });
 
+    // Without request logs, nothing logs through a completion's request logger: spare the pino
+    // child (bindings serialised per request) Fastify would build for it.
+    const requestLogs = runtime.config.observability.request_log_sample_rate > 0;
     scope.post(
       '/v1/chat/completions',
       {
+        ...(requestLogs ? {} : { childLoggerFactory: sameLogger }),
         schema: {
           summary:
             'OpenAI-compatible chat completions (gateway mode, or agent mode with model "agent:<name>")',
@@ -111,9 +116,9 @@ export function openAIRoutes(app: App, runtime: Runtime): void {
       async (request, reply) => {
         const body = request.body as unknown as ChatCompletionBody;
         const identity = withUser(identityOf(request), body.user);
-        const output = new HttpCompletionOutput(reply);
         const traceparent = headerValue(request.headers.traceparent);
         if (body.model.startsWith(AGENT_MODEL_PREFIX)) {
+          const output = new HttpCompletionOutput(reply, undefined);
           await agents
             .complete({
               identity,
@@ -127,10 +132,12 @@ export function openAIRoutes(app: App, runtime: Runtime): void {
           return reply;
         }
         const cancellation = new Cancellation();
-        output.onHangUp(() => cancellation.abortWith(new CancelledError('the client closed the connection')));
-        await gateway
-          .complete({ identity, body, output, cancellation, traceparent })
-          .catch(renameUnknownModel);
+        const output = new HttpCompletionOutput(reply, cancellation);
+        try {
+          await gateway.complete({ identity, body, output, cancellation, traceparent });
+        } catch (err) {
+          renameUnknownModel(err);
+        }
         return reply;
       },
     );
@@ -207,6 +214,11 @@ function listModels(runtime: Runtime, created: number): ModelEntry[] {
   return entries;
 }
 
+/** A request logger that is the server's own. */
+function sameLogger<L>(logger: L): L {
+  return logger;
+}
+
 /** An unknown model is OpenAI's 404 `model_not_found`, not a generic 400. */
 function renameUnknownModel(err: unknown): never {
   const error = err as { code?: string; message?: string; details?: Record<string, unknown> };
@@ -226,27 +238,61 @@ function renameAgentField(err: unknown): never {
   throw err;
 }
 
-/** A completion written to Fastify's raw response: SSE for streams, JSON otherwise. */
+/** The headers of an event stream. */
+const STREAM_HEADERS: Record<string, string> = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  connection: 'keep-alive',
+  'x-accel-buffering': 'no',
+};
+
+/** Queued stream text past this many characters is sent at once instead of at the end of the turn. */
+const FLUSH_AT = 16 * 1024;
+
+/** The output of a response, for the module-level listeners below (no closure per request). */
+const OUTPUT = Symbol('agentd.completionOutput');
+type OutputResponse = ServerResponse & { [OUTPUT]?: HttpCompletionOutput };
+
+/**
+ * A completion written to Fastify's raw response: SSE for streams, JSON otherwise. Stream text
+ * written during one turn of the event loop (every chunk of a provider read, and the ending when
+ * the reply completes in it) leaves in one send; `write` reports when the client's socket buffer
+ * is full, so the writer can stop reading its provider until `drain`.
+ */
 class HttpCompletionOutput implements CompletionOutput {
   readonly #reply: FastifyReply;
-  readonly #res: ServerResponse;
+  readonly #res: OutputResponse;
+  /** Aborted when the client goes away (gateway mode). */
+  readonly #cancellation: Cancellation | undefined;
+  #hangUp: (() => void) | undefined;
   #headers: Record<string, string> | undefined;
-  #corked = false;
+  #queued = '';
+  #flushing = false;
+  #drain: DrainListener | undefined;
   started = false;
   closed = false;
 
-  constructor(reply: FastifyReply) {
+  constructor(reply: FastifyReply, cancellation: Cancellation | undefined) {
     this.#reply = reply;
-    this.#res = reply.raw;
+    this.#cancellation = cancellation;
+    const res = reply.raw as OutputResponse;
+    this.#res = res;
+    res[OUTPUT] = this;
+    res.on('close', onResponseClose);
   }
 
-  /** Runs `listener` if the client goes away before the answer was written. */
+  /** Runs `listener` if the client goes away before the answer was written (agent mode). */
   onHangUp(listener: () => void): void {
-    this.#res.once('close', () => {
-      if (this.#res.writableEnded) return;
-      this.closed = true;
-      listener();
-    });
+    this.#hangUp = listener;
+  }
+
+  /** The response closed: a hang-up unless the answer was complete. */
+  hungUp(): void {
+    if (this.#res.writableEnded) return;
+    this.closed = true;
+    this.#queued = '';
+    this.#cancellation?.abortWith(new CancelledError('the client closed the connection'));
+    this.#hangUp?.();
   }
 
   header(name: string, value: string): void {
@@ -255,51 +301,86 @@ class HttpCompletionOutput implements CompletionOutput {
     this.#headers[name] = value;
   }
 
-  write(text: string): void {
-    if (this.closed) return;
-    if (!this.started) {
-      this.started = true;
-      this.#reply.hijack();
-      this.#res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-        ...this.#headers,
-      });
+  write(text: string): boolean {
+    if (this.closed) return true;
+    if (!this.started) this.#start();
+    this.#queued += text;
+    if (this.#queued.length >= FLUSH_AT) return this.flush();
+    if (!this.#flushing) {
+      this.#flushing = true;
+      setImmediate(flushOutput, this);
     }
-    // Chunks parsed from one provider read are written in one go: cork until the tick ends.
-    if (!this.#corked) {
-      this.#corked = true;
-      this.#res.cork();
-      process.nextTick(uncork, this);
-    }
-    this.#res.write(text);
+    return !this.#res.writableNeedDrain;
   }
 
-  /** Flushes the writes of this tick. */
-  flush(): void {
-    this.#corked = false;
-    this.#res.uncork();
+  /** Sends what is queued; false when the client's socket buffer is full. */
+  flush(): boolean {
+    this.#flushing = false;
+    const text = this.#queued;
+    if (text === '' || this.closed || this.#res.writableEnded) return !this.#res.writableNeedDrain;
+    this.#queued = '';
+    this.#sendHeaders();
+    return this.#res.write(text);
   }
 
-  end(): void {
-    if (!this.#res.writableEnded) this.#res.end();
+  end(text?: string): void {
+    const res = this.#res;
+    if (this.closed || res.writableEnded) return;
+    if (!this.started) this.#start();
+    const last = text === undefined ? this.#queued : this.#queued + text;
+    this.#queued = '';
+    this.#sendHeaders();
+    res.end(last);
   }
 
   json(body: string | Buffer): void {
     if (this.closed || this.started) return;
     this.started = true;
     this.#reply.hijack();
-    this.#res.writeHead(200, {
+    const res = this.#res;
+    res.writeHead(200, {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),
       ...this.#headers,
     });
-    this.#res.end(body);
+    res.end(body);
+  }
+
+  onDrainOnce(listener: DrainListener): void {
+    this.#drain = listener;
+    this.#res.once('drain', onResponseDrain);
+  }
+
+  /** The client's socket drained. */
+  drained(): void {
+    const listener = this.#drain;
+    this.#drain = undefined;
+    listener?.onDrain();
+  }
+
+  #start(): void {
+    this.started = true;
+    this.#reply.hijack();
+  }
+
+  #sendHeaders(): void {
+    const res = this.#res;
+    if (res.headersSent) return;
+    res.writeHead(
+      200,
+      this.#headers === undefined ? STREAM_HEADERS : { ...STREAM_HEADERS, ...this.#headers },
+    );
   }
 }
 
-function uncork(output: HttpCompletionOutput): void {
+function onResponseClose(this: OutputResponse): void {
+  this[OUTPUT]?.hungUp();
+}
+
+function onResponseDrain(this: OutputResponse): void {
+  this[OUTPUT]?.drained();
+}
+
+function flushOutput(output: HttpCompletionOutput): void {
   output.flush();
 }
