@@ -31,13 +31,15 @@ export class CoarseTimer {
 
   /** Calls `fn(arg)` no earlier than `delayMs` from now (and at most one resolution later). */
   schedule<A>(delayMs: number, fn: (arg: A) => void, arg: A): TimerEntry {
-    const tick = Math.ceil((performance.now() + delayMs) / this.resolutionMs);
+    if (this.#interval === undefined) this.#start();
+    // Never a tick that has already fired (a zero delay on a tick boundary, or a callback
+    // scheduling while its own tick fires): such an entry would never run.
+    const tick = Math.max(Math.ceil((performance.now() + delayMs) / this.resolutionMs), this.#lastTick + 1);
     const entry: Entry = { cancelled: false, fn: fn as (arg: unknown) => void, arg, tick, index: 0 };
     const bucket = this.#buckets.get(tick);
     if (bucket === undefined) this.#buckets.set(tick, [entry]);
     else entry.index = bucket.push(entry) - 1;
     this.#pending++;
-    if (this.#interval === undefined) this.#start();
     return entry;
   }
 
@@ -82,6 +84,7 @@ export class CoarseTimer {
   #fire(): void {
     const now = Math.floor(performance.now() / this.resolutionMs);
     for (let tick = this.#lastTick + 1; tick <= now; tick++) {
+      this.#lastTick = tick;
       const bucket = this.#buckets.get(tick);
       if (bucket === undefined) continue;
       this.#buckets.delete(tick);

@@ -58,6 +58,32 @@ describe('CoarseTimer', () => {
     assert.equal(fired, 2000);
     assert.equal(early, 0);
   });
+
+  it('fires an entry scheduled for a tick that has already fired', async () => {
+    // A clock frozen on a tick boundary: a zero delay then names the tick being fired.
+    const realNow = performance.now;
+    const frozen = Math.ceil(realNow.call(performance) / 5) * 5 + 5;
+    performance.now = () => frozen;
+    try {
+      const timer = new CoarseTimer(5);
+      const fired: string[] = [];
+      timer.schedule(
+        0,
+        () => {
+          fired.push('first');
+          timer.schedule(0, () => fired.push('second'), undefined);
+        },
+        undefined,
+      );
+      performance.now = () => frozen + 5;
+      for (let i = 0; i < 50 && timer.size > 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+      performance.now = () => frozen + 10;
+      for (let i = 0; i < 50 && timer.size > 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+      assert.deepEqual(fired, ['first', 'second']);
+    } finally {
+      performance.now = realNow;
+    }
+  });
 });
 
 describe('RingBuffer', () => {
