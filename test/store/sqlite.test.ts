@@ -178,3 +178,54 @@ describe('trimWindow', () => {
     assert.deepEqual(trimWindow(newestFirst, 10, 4), []);
   });
 });
+
+describe('SqliteStore session tails', () => {
+  const msg = (role: ChatMessage['role'], content: string) => ({
+    message: { role, content },
+    tokens: 5,
+    task_id: null,
+  });
+
+  it('serves windows from its cache in step with its own writes, caps and summaries', async () => {
+    const store = new SqliteStore({ path: ':memory:', sessionCaps: { maxMessages: 4 } });
+    await store.appendMessages('s', 't', [msg('user', 'u1'), msg('assistant', 'a1')]);
+    assert.deepEqual(
+      (await store.sessionWindow('s', 3, 100)).map((m) => m.content),
+      ['u1', 'a1'],
+    );
+    await store.appendMessages('s', 't', [msg('user', 'u2'), msg('assistant', 'a2')]);
+    assert.deepEqual(
+      (await store.sessionWindow('s', 3, 100)).map((m) => m.content),
+      ['a1', 'u2', 'a2'],
+      'the cached tail grew with the append',
+    );
+    await store.appendMessages('s', 't', [msg('user', 'u3')]);
+    assert.deepEqual(
+      (await store.sessionWindow('s', 10, 100)).map((m) => m.content),
+      ['a1', 'u2', 'a2', 'u3'],
+      'the cap dropped u1 from storage and from the cache',
+    );
+    await store.close();
+  });
+
+  it('re-reads after another connection wrote to the same file', async () => {
+    const dir = tempDir();
+    const path = join(dir.path, 'shared.sqlite');
+    const first = new SqliteStore({ path });
+    const second = new SqliteStore({ path });
+    await first.appendMessages('s', 't', [msg('user', 'one')]);
+    assert.deepEqual(
+      (await first.sessionWindow('s', 10, 100)).map((m) => m.content),
+      ['one'],
+    );
+    await second.appendMessages('s', 't', [msg('assistant', 'two')]);
+    await second.flush();
+    assert.deepEqual(
+      (await first.sessionWindow('s', 10, 100)).map((m) => m.content),
+      ['one', 'two'],
+    );
+    await first.close();
+    await second.close();
+    dir.remove();
+  });
+});
