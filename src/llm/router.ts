@@ -26,6 +26,8 @@ export interface ModelRoute {
   inputUsdPerMtok: number;
   outputUsdPerMtok: number;
   contextFallback: string | undefined;
+  /** The model's context window in tokens, when configured. */
+  contextWindow: number | undefined;
   fallbacks: string[];
   timeouts: CallTimeouts;
   breaker: CircuitBreaker;
@@ -331,6 +333,7 @@ export class ModelRouter {
       inputUsdPerMtok: entry?.input_usd_per_mtok ?? 0,
       outputUsdPerMtok: entry?.output_usd_per_mtok ?? 0,
       contextFallback: entry?.context_fallback,
+      contextWindow: entry?.context_window,
       fallbacks: entry?.fallbacks ?? [],
       timeouts: {
         headersMs: own?.headers_ms ?? defaults.headers_ms,

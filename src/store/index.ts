@@ -1,5 +1,6 @@
 export { isPostgresUrl, openStore } from './open.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres.js';
+export { SessionSweeper } from './session-sweeper.js';
 export { SessionTailCache } from './session-tail.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export {

@@ -37,6 +37,7 @@ export function sessionRoutes(app: App, runtime: Runtime): void {
         object: 'list' as const,
         data: page.items.map((item) => ({
           seq: item.seq,
+          kind: item.kind,
           role: item.message.role,
           content: item.message.content,
           ...(item.message.tool_calls === undefined ? {} : { tool_calls: item.message.tool_calls }),
