@@ -222,13 +222,14 @@ export class PostgresStore implements Store {
       tokens: number;
       summary: string | null;
       summary_tokens: number;
-    }>(
+    }>({
+      name: 'agentd_session_window',
       // The session row comes last (message NULL) and carries the summary, if any.
-      `(SELECT m.message, m.tokens, NULL AS summary, 0 AS summary_tokens FROM messages m JOIN sessions s ON s.id = m.session_id
+      text: `(SELECT m.message, m.tokens, NULL AS summary, 0 AS summary_tokens FROM messages m JOIN sessions s ON s.id = m.session_id
   WHERE m.session_id = $1 AND m.seq > s.summary_through AND m.kind = 0 ORDER BY m.seq DESC LIMIT $2)
 UNION ALL (SELECT NULL, 0, summary, summary_tokens FROM sessions WHERE id = $1)`,
-      [sessionId, maxMessages],
-    );
+      values: [sessionId, maxMessages],
+    });
     const head = rows.pop();
     if (head === undefined) return [];
     const summary =
@@ -479,9 +480,6 @@ WHERE id = $4 AND summary_through = $5`,
   }
 }
 
-/** Messages per INSERT: 9 parameters each, well under Postgres' 65,535 bind parameters. */
-const MESSAGES_PER_STATEMENT = 1000;
-
 /**
  * Reserves sequence numbers by bumping the session's count (creating it if needed), inserts the
  * messages in multi-row statements, then applies the caps. `kind` 1 marks a compaction summary.
@@ -506,44 +504,38 @@ async function writeMessages(
     first_seq: number;
     bytes: number;
     summary_through: number;
-  }>(
-    `INSERT INTO sessions (id, tenant_id, created_at, updated_at, message_count, bytes, window_tokens) VALUES ($1, $2, $3, $3, $4, $5, $6)
+  }>({
+    name: 'agentd_bump_session',
+    text: `INSERT INTO sessions (id, tenant_id, created_at, updated_at, message_count, bytes, window_tokens) VALUES ($1, $2, $3, $3, $4, $5, $6)
 ON CONFLICT (id) DO UPDATE SET message_count = sessions.message_count + EXCLUDED.message_count,
   bytes = sessions.bytes + EXCLUDED.bytes, window_tokens = sessions.window_tokens + EXCLUDED.window_tokens,
   updated_at = EXCLUDED.updated_at
 RETURNING message_count, first_seq, bytes, summary_through`,
-    [entry.sessionId, entry.tenantId, now, count, bytes, kind === 0 ? tokens : 0],
-  );
+    values: [entry.sessionId, entry.tenantId, now, count, bytes, kind === 0 ? tokens : 0],
+  });
   const session = bumped.rows[0]!;
-  let seq = session.message_count - count;
-  for (let start = 0; start < count; start += MESSAGES_PER_STATEMENT) {
-    const end = Math.min(count, start + MESSAGES_PER_STATEMENT);
-    const values: SqlValue[] = [];
-    const rows: string[] = [];
-    for (let i = start; i < end; i++) {
-      const item = entry.messages[i]!;
-      seq++;
-      const base = values.length;
-      values.push(
-        entry.sessionId,
-        seq,
-        json[i]!,
-        item.message.role,
-        item.tokens,
-        item.task_id,
-        now,
-        Buffer.byteLength(json[i]!),
-        kind,
-      );
-      rows.push(
-        `($${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5}, $${base + 6}, $${base + 7}, $${base + 8}, $${base + 9})`,
-      );
-    }
-    await client.query(
-      `INSERT INTO messages (session_id, seq, message, role, tokens, task_id, created_at, bytes, kind) VALUES ${rows.join(', ')}`,
-      values,
-    );
+  const first = session.message_count - count + 1;
+  const seqs: number[] = new Array(count);
+  const roles: string[] = new Array(count);
+  const tokenCounts: number[] = new Array(count);
+  const taskIds: (string | null)[] = new Array(count);
+  const sizes: number[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const item = entry.messages[i]!;
+    seqs[i] = first + i;
+    roles[i] = item.message.role;
+    tokenCounts[i] = item.tokens;
+    taskIds[i] = item.task_id;
+    sizes[i] = Buffer.byteLength(json[i]!);
   }
+  // Columns as arrays: one fixed, prepared statement for any number of messages.
+  await client.query({
+    name: 'agentd_insert_messages',
+    text: `INSERT INTO messages (session_id, seq, message, role, tokens, task_id, created_at, bytes, kind)
+SELECT $1, seq, message::jsonb, role, tokens, task_id, $2, bytes, $3
+FROM unnest($4::int[], $5::text[], $6::text[], $7::int[], $8::text[], $9::int[]) AS m(seq, message, role, tokens, task_id, bytes)`,
+    values: [entry.sessionId, now, kind, seqs, json, roles, tokenCounts, taskIds, sizes],
+  });
   // Retained messages are first_seq..message_count without gaps: drops only ever cut the front.
   let retained = session.message_count - session.first_seq + 1;
   let remaining = session.bytes;
