@@ -241,9 +241,7 @@ RETURNING message_count, first_seq, bytes, summary_through`,
       dropped: db.prepare(
         'UPDATE sessions SET first_seq = ?, bytes = bytes - ?, window_tokens = window_tokens - ? WHERE id = ?',
       ),
-      windowHead: db
-        .prepare('SELECT summary_through, summary, summary_tokens FROM sessions WHERE id = ?')
-        .raw(),
+      windowHead: db.prepare('SELECT summary, summary_tokens FROM sessions WHERE id = ?').raw(),
       summarise: db.prepare(
         `UPDATE sessions SET summary_through = ?, summary = ?, summary_tokens = ?,
   window_tokens = (SELECT coalesce(sum(tokens), 0) FROM messages WHERE session_id = ? AND seq > ? AND kind = 0)
@@ -268,7 +266,9 @@ WHERE id = ? AND summary_through = ?`,
       countKeys: db.prepare('SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NULL'),
       window: db
         .prepare(
-          'SELECT message, tokens, bytes FROM messages WHERE session_id = ? AND seq > ? AND kind = 0 ORDER BY seq DESC LIMIT ?',
+          `SELECT message, tokens, bytes FROM messages
+WHERE session_id = ? AND seq > coalesce((SELECT summary_through FROM sessions WHERE id = ?), 0) AND kind = 0
+ORDER BY seq DESC LIMIT ?`,
         )
         .raw(),
       listMessages: db.prepare(
@@ -384,12 +384,7 @@ WHERE id = ? AND summary_through = ?`,
       const cached = tails.window(sessionId, maxMessages, maxTokens);
       if (cached !== undefined) return cached;
     }
-    const head = this.#stmts.windowHead.get(sessionId) as [number, string | null, number] | undefined;
-    if (head === undefined) {
-      tails?.fill(sessionId, [], 0, true, undefined);
-      return [];
-    }
-    const rows = this.#stmts.window.all(sessionId, head[0], maxMessages) as [string, number, number][];
+    const rows = this.#stmts.window.all(sessionId, sessionId, maxMessages) as [string, number, number][];
     const newestFirst: WindowRow[] = new Array(rows.length);
     let bytes = 0;
     for (let i = 0; i < rows.length; i++) {
@@ -397,7 +392,13 @@ WHERE id = ? AND summary_through = ?`,
       newestFirst[i] = { message: JSON.parse(row[0]) as ChatMessage, tokens: row[1] };
       bytes += row[2];
     }
-    const summary = head[1] === null ? undefined : { message: summaryMessage(head[1]), tokens: head[2] };
+    // A full window never reaches back to the summary: only a short one needs the session's row.
+    let summary: WindowRow | undefined;
+    if (rows.length < maxMessages) {
+      const head = this.#stmts.windowHead.get(sessionId) as [string | null, number] | undefined;
+      if (head !== undefined && head[0] !== null)
+        summary = { message: summaryMessage(head[0]), tokens: head[1] };
+    }
     if (tails !== undefined) {
       tails.fill(sessionId, newestFirst.slice().reverse(), bytes, rows.length < maxMessages, summary);
     }
