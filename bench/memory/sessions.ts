@@ -38,7 +38,10 @@ interface Subject {
 const dir = mkdtempSync(join(tmpdir(), 'agentd-bench-sessions-'));
 const subjects: Subject[] = [
   { name: 'SQLite', store: new SqliteStore({ path: join(dir, 'cached.db') }) },
-  { name: 'SQLite, SQL reads (no tail cache)', store: new SqliteStore({ path: join(dir, 'sql.db'), tailCache: false }) },
+  {
+    name: 'SQLite, SQL reads (no tail cache)',
+    store: new SqliteStore({ path: join(dir, 'sql.db'), tailCache: false }),
+  },
 ].map((s) => ({ ...s, appends: [], appendCpuMs: 0, reads: [], next: 0 }));
 let postgres: PostgresStore | undefined;
 try {
@@ -47,7 +50,14 @@ try {
     schema: `agentd_bench_${randomBytes(4).toString('hex')}`,
     poolSize: 2,
   });
-  subjects.push({ name: 'Postgres (local)', store: postgres, appends: [], appendCpuMs: 0, reads: [], next: 0 });
+  subjects.push({
+    name: 'Postgres (local)',
+    store: postgres,
+    appends: [],
+    appendCpuMs: 0,
+    reads: [],
+    next: 0,
+  });
 } catch (err) {
   console.log(`Postgres not measured: ${(err as Error).message}`);
 }
@@ -77,7 +87,13 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 
-const header = ['store', 'append 1,000 p50 (ms)', 'best (ms)', 'CPU per append (ms)', 'read last 20 p50 (µs)'];
+const header = [
+  'store',
+  'append 1,000 p50 (ms)',
+  'best (ms)',
+  'CPU per append (ms)',
+  'read last 20 p50 (µs)',
+];
 const rows = subjects.map((s) => [
   s.name,
   round(percentile(s.appends, 50)),

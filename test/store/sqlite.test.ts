@@ -229,3 +229,24 @@ describe('SqliteStore session tails', () => {
     dir.remove();
   });
 });
+
+describe('SessionSweeper', () => {
+  it('deletes sessions idle past the TTL in batches and stops cleanly', async () => {
+    const { SessionSweeper } = await import('../../src/store/index.js');
+    const store = new SqliteStore({ path: ':memory:' });
+    for (let i = 0; i < 3; i++)
+      await store.appendMessages(`s${i}`, 't', [
+        { message: { role: 'user', content: 'x' }, tokens: 1, task_id: null },
+      ]);
+    await store.flush();
+    const sweeper = new SessionSweeper(store, 60_000, () => {});
+    sweeper.start(1_000);
+    assert.equal(sweeper.expired(Date.now() - 61_000), true);
+    assert.equal(sweeper.expired(Date.now() - 59_000), false);
+    assert.equal(await sweeper.sweep(), 0, 'nothing idle yet');
+    assert.equal(await sweeper.sweep(Date.now() + 61_000), 3);
+    assert.equal(await store.getSession('s0'), undefined);
+    await sweeper.stop();
+    await store.close();
+  });
+});
