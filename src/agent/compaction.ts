@@ -66,9 +66,18 @@ async function summarise(
 ): Promise<void> {
   const record = task.record;
   const messages = await messagesAfter(deps.store, session.id, session.summary_through);
-  // Keep the newest messages verbatim; never split a tool call from its results.
-  let cut = messages.length - settings.keep_messages;
-  while (cut > 0 && messages[cut]!.message.role === 'tool') cut--;
+  // Keep up to `keep_messages` of the newest verbatim, within half the trigger so that the next
+  // task does not compact again at once; never split a tool call from its results.
+  const keepTokens = (settings.threshold * contextWindow) / 2;
+  let cut = messages.length;
+  let kept = 0;
+  while (cut > 0 && messages.length - cut < settings.keep_messages) {
+    const tokens = messages[cut - 1]!.tokens;
+    if (kept + tokens > keepTokens) break;
+    kept += tokens;
+    cut--;
+  }
+  while (cut > 0 && cut < messages.length && messages[cut]!.message.role === 'tool') cut--;
   if (cut <= 0) return;
   const older = messages.slice(0, cut);
   const through = older[older.length - 1]!.seq;

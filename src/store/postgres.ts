@@ -24,7 +24,7 @@ import type {
   TaskQuery,
   TaskRecord,
 } from './types.js';
-import { decodeCursor, encodeCursor, summaryMessage, trimWindow } from './window.js';
+import { decodeCursor, encodeCursor, summaryMessage, trimWindow, type WindowRow } from './window.js';
 
 interface PendingMessages {
   sessionId: string;
@@ -230,13 +230,14 @@ export class PostgresStore implements Store {
 UNION ALL (SELECT NULL, 0, summary, summary_tokens FROM sessions WHERE id = $1)`,
       values: [sessionId, maxMessages],
     });
-    const head = rows.pop();
-    if (head === undefined) return [];
-    const summary =
-      head.summary === null
-        ? undefined
-        : { message: summaryMessage(head.summary), tokens: head.summary_tokens };
-    return trimWindow(rows as { message: ChatMessage; tokens: number }[], maxMessages, maxTokens, summary);
+    const newestFirst: WindowRow[] = [];
+    let summary: WindowRow | undefined;
+    for (const row of rows) {
+      if (row.message !== null) newestFirst.push({ message: row.message, tokens: row.tokens });
+      else if (row.summary !== null)
+        summary = { message: summaryMessage(row.summary), tokens: row.summary_tokens };
+    }
+    return trimWindow(newestFirst, maxMessages, maxTokens, summary);
   }
 
   async listMessages(sessionId: string, afterSeq: number, limit: number): Promise<Page<StoredMessage>> {
