@@ -19,7 +19,7 @@ export interface ExtractionDeps {
  * After a task's answer, asks the model for facts worth remembering and stores them in the task's
  * scope: duplicates merge into the stored memory, and a fact naming a shown memory it supersedes
  * replaces that memory's text (its history keeps the old one). Emits `memory.extracted`, or
- * `memory.extraction_failed` (which does not fail the task).
+ * `memory.extraction_failed`; never throws, so the task keeps its answer.
  */
 export async function extractFacts(
   task: Task,
@@ -105,8 +105,8 @@ export async function extractFacts(
       cost_usd: call.costUsd,
     });
   } catch (err) {
-    if (signal.aborted) throw err;
-    const error = toAgentdError(err);
+    // The answer is in: not even a timeout or cancellation during extraction takes it back.
+    const error = toAgentdError(signal.aborted ? (signal.reason ?? err) : err);
     task.events.append('memory.extraction_failed', { code: error.code, message: error.message });
   }
 }

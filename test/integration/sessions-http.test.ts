@@ -31,6 +31,7 @@ describe('Sessions over HTTP', () => {
           chat: { provider: 'mock', name: 'chat', context_window: 400 },
           summariser: { provider: 'mock', name: 'summariser' },
           extractor: { provider: 'mock', name: 'extractor' },
+          'extractor-slow': { provider: 'mock', name: 'extractor?latency_ms=3000' },
         },
         tiers: { small: ['chat'], medium: ['chat'], large: ['chat'] },
         agents: {
@@ -40,6 +41,11 @@ describe('Sessions over HTTP', () => {
             session: { compaction: { threshold: 0.25, keep_messages: 2, model: 'summariser' } },
           },
           extracting: { model: 'chat', memory: { extract: { model: 'extractor' } } },
+          'extracting-slow': {
+            model: 'chat',
+            timeout_ms: 400,
+            memory: { extract: { model: 'extractor-slow', scope: 'tenant' } },
+          },
           plain: { model: 'chat' },
         },
       },
@@ -218,6 +224,16 @@ describe('Sessions over HTTP', () => {
       assert.ok(failed);
       assert.match(failed.data.message, /not JSON/);
       assert.equal((await call(agentd.url, 'GET', '/v1/memories?user_id=u2')).body.data.length, 0);
+    });
+
+    it('keeps the answer when the task times out during extraction', async () => {
+      const res = await call(agentd.url, 'POST', '/v1/agents/extracting-slow/run', { input: 'hello' });
+      assert.equal(res.body.status, 'succeeded');
+      assert.ok(res.body.result.length > 0);
+      const failed = (await eventsOf(agentd, res.body.id)).find(
+        (e) => e.event === 'memory.extraction_failed',
+      );
+      assert.equal(failed?.data.code, 'AGENTD_TIMEOUT');
     });
 
     it('extracts nothing for a task without a user (user scope)', async () => {
