@@ -29,6 +29,7 @@ describe('Sessions over HTTP', () => {
         providers: { mock: { type: 'mock', base_url: mock.url } },
         models: {
           chat: { provider: 'mock', name: 'chat', context_window: 400 },
+          'chat-tools': { provider: 'mock', name: 'chat', context_window: 440 },
           summariser: { provider: 'mock', name: 'summariser' },
           extractor: { provider: 'mock', name: 'extractor' },
           'extractor-slow': { provider: 'mock', name: 'extractor?latency_ms=3000' },
@@ -39,6 +40,12 @@ describe('Sessions over HTTP', () => {
           compacting: {
             model: 'chat',
             session: { compaction: { threshold: 0.25, keep_messages: 2, model: 'summariser' } },
+          },
+          // Compacts past 44 tokens, keeping at most 2 messages within 22 tokens.
+          'compacting-tools': {
+            model: 'chat-tools',
+            tools: ['calculator'],
+            session: { compaction: { threshold: 0.1, keep_messages: 2, model: 'summariser' } },
           },
           extracting: { model: 'chat', memory: { extract: { model: 'extractor' } } },
           'extracting-slow': {
@@ -134,6 +141,27 @@ describe('Sessions over HTTP', () => {
       assert.equal(kinds.length, 6 + 6 + 1, 'no message lost');
       const window = await agentd.runtime.store.sessionWindow('c2', 50, 8000);
       assert.equal(window[0]?.content, 'Summary of the earlier conversation:\nConcurrent summary.');
+    });
+
+    it('never separates a tool call from its results', async () => {
+      // Each task stores 4 messages of 41 tokens: the question (7), the calculator call (13), its
+      // result (12) and the answer (9).
+      const run = (input: string) =>
+        call(agentd.url, 'POST', '/v1/agents/compacting-tools/run', { input, session_id: 'c4' });
+      assert.equal((await run('What is 6*7?')).body.result, 'The result is 42.');
+      assert.equal((await run('What is 5*5?')).body.result, 'The result is 25.');
+      mock.enqueue('summariser', { content: 'Two multiplications.' });
+      const third = await run('What is 2+2?');
+      const compacted = (await eventsOf(agentd, third.body.id)).find((e) => e.event === 'session.compacted');
+      assert.ok(compacted);
+      // The newest two messages are the second result and answer; the call they belong to stays too.
+      assert.equal(compacted.data.summarised_through, 5);
+      const window = await agentd.runtime.store.sessionWindow('c4', 50, 8000);
+      assert.deepEqual(
+        window.map((m) => m.role),
+        ['system', 'assistant', 'tool', 'assistant', 'user', 'assistant', 'tool', 'assistant'],
+      );
+      assert.equal(window[1]?.tool_calls?.[0]?.function.name, 'calculator');
     });
 
     it('reports a failed compaction and still answers', async () => {
