@@ -109,7 +109,9 @@ CREATE INDEX sessions_idle ON sessions (updated_at);
 
 /** Messages per multi-row INSERT: one statement call instead of 64 (fewer native transitions). */
 const ROWS_PER_INSERT = 64;
-const MESSAGE_COLUMNS = 9;
+/** Values bound per message; the session id, time and kind are bound once per statement by name. */
+const MESSAGE_COLUMNS = 6;
+const MESSAGE_ROW = '(@session, ?, ?, ?, ?, ?, @now, ?, @kind)';
 
 interface TaskRow {
   id: string;
@@ -181,6 +183,7 @@ export class SqliteStore implements Store {
   #dataVersion = 0;
   /** Parameters of the multi-row message INSERT, reused across batches. */
   readonly #rowValues: (string | number | null)[] = new Array(ROWS_PER_INSERT * MESSAGE_COLUMNS);
+  readonly #sharedValues = { session: '', now: 0, kind: 0 };
   readonly #stmts;
   readonly #commit: (
     tasks: Map<TaskRecord, boolean>,
@@ -228,11 +231,9 @@ ON CONFLICT (id) DO UPDATE SET message_count = message_count + excluded.message_
 RETURNING message_count, first_seq, bytes, summary_through`,
         )
         .raw(),
-      insertMessage: db.prepare(
-        `INSERT INTO messages (${MESSAGE_INSERT_COLUMNS}) VALUES (${placeholders(MESSAGE_COLUMNS)})`,
-      ),
+      insertMessage: db.prepare(`INSERT INTO messages (${MESSAGE_INSERT_COLUMNS}) VALUES ${MESSAGE_ROW}`),
       insertMessages: db.prepare(
-        `INSERT INTO messages (${MESSAGE_INSERT_COLUMNS}) VALUES ${Array.from({ length: ROWS_PER_INSERT }, () => `(${placeholders(MESSAGE_COLUMNS)})`).join(', ')}`,
+        `INSERT INTO messages (${MESSAGE_INSERT_COLUMNS}) VALUES ${Array.from({ length: ROWS_PER_INSERT }, () => MESSAGE_ROW).join(', ')}`,
       ),
       oldestMessages: db.prepare(
         'SELECT seq, bytes, tokens, kind FROM messages WHERE session_id = ? AND seq >= ? ORDER BY seq',
@@ -623,36 +624,35 @@ ORDER BY seq DESC LIMIT ?`,
       kind === 0 ? tokens : 0,
     ) as [number, number, number, number];
     let seq = messageCount - count;
+    const shared = this.#sharedValues;
+    shared.session = sessionId;
+    shared.now = now;
+    shared.kind = kind;
     const values = this.#rowValues;
     let i = 0;
     for (; i + ROWS_PER_INSERT <= count; i += ROWS_PER_INSERT) {
       for (let j = 0; j < ROWS_PER_INSERT; j++) {
         const item = messages[i + j]!;
         const o = j * MESSAGE_COLUMNS;
-        values[o] = sessionId;
-        values[o + 1] = ++seq;
-        values[o + 2] = json[i + j]!;
-        values[o + 3] = item.message.role;
-        values[o + 4] = item.tokens;
-        values[o + 5] = item.task_id;
-        values[o + 6] = now;
-        values[o + 7] = sizes[i + j]!;
-        values[o + 8] = kind;
+        values[o] = ++seq;
+        values[o + 1] = json[i + j]!;
+        values[o + 2] = item.message.role;
+        values[o + 3] = item.tokens;
+        values[o + 4] = item.task_id;
+        values[o + 5] = sizes[i + j]!;
       }
-      this.#stmts.insertMessages.run(values);
+      this.#stmts.insertMessages.run(shared, values);
     }
     for (; i < count; i++) {
       const item = messages[i]!;
       this.#stmts.insertMessage.run(
-        sessionId,
+        shared,
         ++seq,
         json[i]!,
         item.message.role,
         item.tokens,
         item.task_id,
-        now,
         sizes[i]!,
-        kind,
       );
     }
     const retained = messageCount - firstSeq + 1;
@@ -689,10 +689,6 @@ ORDER BY seq DESC LIMIT ?`,
 }
 
 const MESSAGE_INSERT_COLUMNS = 'session_id, seq, message, role, tokens, task_id, created_at, bytes, kind';
-
-function placeholders(count: number): string {
-  return Array.from({ length: count }, () => '?').join(', ');
-}
 
 function flushStore(store: SqliteStore): void {
   try {
