@@ -703,6 +703,10 @@ export class Runtime {
   ): Promise<Page<StoredMessage> | undefined> {
     const session = await this.store.getSession(sessionId);
     if (session === undefined || session.tenant_id !== tenantId) return undefined;
+    if (this.#sessionSweeper?.expired(session.updated_at) === true) {
+      await this.store.deleteSession(sessionId);
+      return undefined;
+    }
     return this.store.listMessages(sessionId, afterSeq, limit);
   }
 

@@ -316,7 +316,9 @@ describe('Session lifetime and caps over HTTP', () => {
   it('deletes sessions idle past the TTL; an expired session starts again as new', async () => {
     await run('remember me', 'ttl-swept');
     await run('remember me too', 'ttl-lazy');
+    await run('and me', 'ttl-read');
     await sleep(1100);
+    assert.equal((await messagesOf(agentd, 'ttl-read')).status, 404, 'expired: gone even before a sweep');
     // Expired but not swept yet: the next task finds no history and starts the session anew.
     const again = await run('who am I?', 'ttl-lazy');
     assert.equal(again.body.status, 'succeeded');
