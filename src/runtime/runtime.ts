@@ -694,6 +694,13 @@ export class Runtime {
     return this.#sessionSweeper?.sweep() ?? Promise.resolve(0);
   }
 
+  /** Deletes a session the tenant owns, with its messages; false when there is none. */
+  async deleteSession(sessionId: string, tenantId: string): Promise<boolean> {
+    const session = await this.store.getSession(sessionId);
+    if (session === undefined || session.tenant_id !== tenantId) return false;
+    return this.store.deleteSession(sessionId);
+  }
+
   /** A session's messages, if the tenant owns the session. */
   async sessionMessages(
     sessionId: string,

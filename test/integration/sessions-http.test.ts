@@ -313,6 +313,13 @@ describe('Session lifetime and caps over HTTP', () => {
     assert.equal(listed.body.data.length, 4);
   });
 
+  it('deletes a session and its messages on request', async () => {
+    await run('forget me', 'doomed');
+    assert.equal((await call(agentd.url, 'DELETE', '/v1/sessions/doomed')).body.deleted, true);
+    assert.equal((await messagesOf(agentd, 'doomed')).status, 404);
+    assert.equal((await call(agentd.url, 'DELETE', '/v1/sessions/doomed')).status, 404);
+  });
+
   it('deletes sessions idle past the TTL; an expired session starts again as new', async () => {
     await run('remember me', 'ttl-swept');
     await run('remember me too', 'ttl-lazy');

@@ -49,4 +49,25 @@ export function sessionRoutes(app: App, runtime: Runtime): void {
       };
     },
   );
+
+  app.delete(
+    '/v1/sessions/:id',
+    {
+      schema: {
+        summary: 'Delete a session and all its messages (summaries included)',
+        tags: ['sessions'],
+        params: SessionParams,
+        response: {
+          200: Type.Object({ id: Type.String(), object: Type.Literal('session'), deleted: Type.Boolean() }),
+          '4xx': ErrorResponseSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      if (!(await runtime.deleteSession(id, identityOf(request).tenantId)))
+        throw new NotFoundError(`no session "${id}"`);
+      return { id, object: 'session' as const, deleted: true };
+    },
+  );
 }
