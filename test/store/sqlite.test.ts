@@ -250,3 +250,52 @@ describe('SessionSweeper', () => {
     await store.close();
   });
 });
+
+describe('SqliteStore tail cache against its SQL path', () => {
+  it('returns the same windows through random appends, summaries and caps', async () => {
+    let seed = 42;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const caps = { maxMessages: 40 };
+    const cached = new SqliteStore({ path: ':memory:', sessionCaps: caps });
+    const plain = new SqliteStore({ path: ':memory:', sessionCaps: caps, tailCache: false });
+    const roles: ChatMessage['role'][] = ['user', 'assistant', 'tool', 'assistant'];
+    let n = 0;
+    for (let op = 0; op < 600; op++) {
+      const session = `s${rand(3)}`;
+      const action = rand(10);
+      if (action < 5) {
+        const batch = Array.from({ length: 1 + rand(5) }, () => ({
+          message: { role: roles[rand(4)]!, content: `m${n++}` },
+          tokens: 1 + rand(20),
+          task_id: null,
+        }));
+        await cached.appendMessages(session, 't', batch);
+        await plain.appendMessages(session, 't', batch);
+      } else if (action < 6) {
+        const state = await plain.getSession(session);
+        if (state === undefined) continue;
+        const summary = {
+          expectedThrough: state.summary_through,
+          through: state.summary_through + rand(state.message_count - state.summary_through + 1),
+          content: `summary ${op}`,
+          tokens: 1 + rand(30),
+          task_id: null,
+        };
+        assert.equal(await cached.saveSummary(session, summary), await plain.saveSummary(session, summary));
+      } else {
+        const maxMessages = 1 + rand(30);
+        const maxTokens = 10 + rand(300);
+        assert.deepEqual(
+          await cached.sessionWindow(session, maxMessages, maxTokens),
+          await plain.sessionWindow(session, maxMessages, maxTokens),
+          `op ${op}: window(${session}, ${maxMessages}, ${maxTokens})`,
+        );
+      }
+    }
+    await cached.close();
+    await plain.close();
+  });
+});
