@@ -79,7 +79,13 @@ async function summarise(
   }
   while (cut > 0 && cut < messages.length && messages[cut]!.message.role === 'tool') cut--;
   if (cut <= 0) return;
-  const older = messages.slice(0, cut);
+  // Summarise at most half the context window at once, so the request fits the model: a session
+  // that grew long before compaction was enabled is caught up over several tasks.
+  let end = 0;
+  let tokens = 0;
+  while (end < cut && tokens + messages[end]!.tokens <= contextWindow / 2) tokens += messages[end++]!.tokens;
+  while (end > 0 && end < cut && messages[end]!.message.role === 'tool') end--;
+  const older = messages.slice(0, end === 0 ? cut : end);
   const through = older[older.length - 1]!.seq;
   try {
     const call = await deps.router.chat(

@@ -30,6 +30,7 @@ describe('Sessions over HTTP', () => {
         models: {
           chat: { provider: 'mock', name: 'chat', context_window: 400 },
           'chat-tools': { provider: 'mock', name: 'chat', context_window: 440 },
+          'chat-tiny': { provider: 'mock', name: 'chat', context_window: 120 },
           summariser: { provider: 'mock', name: 'summariser' },
           extractor: { provider: 'mock', name: 'extractor' },
           'extractor-slow': { provider: 'mock', name: 'extractor?latency_ms=3000' },
@@ -46,6 +47,11 @@ describe('Sessions over HTTP', () => {
             model: 'chat-tools',
             tools: ['calculator'],
             session: { compaction: { threshold: 0.1, keep_messages: 2, model: 'summariser' } },
+          },
+          // Compacts past 60 tokens; summarises at most 60 tokens of messages per request.
+          'compacting-tiny': {
+            model: 'chat-tiny',
+            session: { compaction: { threshold: 0.5, keep_messages: 2, model: 'summariser' } },
           },
           extracting: { model: 'chat', memory: { extract: { model: 'extractor' } } },
           'extracting-slow': {
@@ -162,6 +168,26 @@ describe('Sessions over HTTP', () => {
         ['system', 'assistant', 'tool', 'assistant', 'user', 'assistant', 'tool', 'assistant'],
       );
       assert.equal(window[1]?.tool_calls?.[0]?.function.name, 'calculator');
+    });
+
+    it('catches up a long session over several tasks, each summary fitting the context', async () => {
+      for (let i = 1; i <= 3; i++)
+        await call(agentd.url, 'POST', '/v1/agents/plain/run', { input: turn(i), session_id: 'c5' });
+      mock.enqueue('summariser', { content: 'First part.' }, { content: 'Second part.' });
+      const run = (i: number) =>
+        call(agentd.url, 'POST', '/v1/agents/compacting-tiny/run', { input: turn(i), session_id: 'c5' });
+      const first = (await eventsOf(agentd, (await run(4)).body.id)).find(
+        (e) => e.event === 'session.compacted',
+      );
+      assert.equal(
+        first?.data.summarised_through,
+        1,
+        'only the first turn (54 tokens) fits half the context',
+      );
+      const second = (await eventsOf(agentd, (await run(5)).body.id)).find(
+        (e) => e.event === 'session.compacted',
+      );
+      assert.ok(second !== undefined && second.data.summarised_through > 1, 'the next task continues');
     });
 
     it('reports a failed compaction and still answers', async () => {
