@@ -1,3 +1,4 @@
+import type { AdmissionController } from '../admission/index.js';
 import type { CompactionConfig } from '../config/index.js';
 import { toAgentdError } from '../errors.js';
 import { estimateTokens } from '../lib/tokens.js';
@@ -14,6 +15,7 @@ const running = new WeakMap<Store, Map<string, Promise<void>>>();
 export interface CompactionDeps {
   router: ModelRouter;
   store: Store;
+  admission: AdmissionController;
 }
 
 /**
@@ -104,6 +106,9 @@ async function summarise(
     record.usage.input_tokens += usage.input_tokens;
     record.usage.output_tokens += usage.output_tokens;
     record.cost_usd += call.costUsd;
+    // Charged to the task's rate limits and budgets like any of its calls.
+    if (task.ticket !== undefined)
+      await deps.admission.settle(task.ticket, usage.input_tokens + usage.output_tokens, call.costUsd);
     const content = (call.result.content ?? '').trim();
     if (content === '') throw new Error('the model returned an empty summary');
     const tokens = estimateTokens(summaryMessage(content).content) + 4;

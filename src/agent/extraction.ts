@@ -1,3 +1,4 @@
+import type { AdmissionController } from '../admission/index.js';
 import type { ExtractionConfig } from '../config/index.js';
 import { toAgentdError } from '../errors.js';
 import type { ChatMessage, ModelRoute, ModelRouter } from '../llm/index.js';
@@ -13,6 +14,7 @@ import type { Task } from './task.js';
 export interface ExtractionDeps {
   router: ModelRouter;
   memory: LongTermMemory;
+  admission: AdmissionController;
 }
 
 /**
@@ -87,6 +89,9 @@ export async function extractFacts(
     record.usage.input_tokens += call.result.usage.input_tokens;
     record.usage.output_tokens += call.result.usage.output_tokens;
     record.cost_usd += call.costUsd;
+    const usage = call.result.usage;
+    if (task.ticket !== undefined)
+      await deps.admission.settle(task.ticket, usage.input_tokens + usage.output_tokens, call.costUsd);
     const facts = parseFacts(call.result.content ?? '', settings.max_facts, deps.memory.limits.maxTextChars);
     const stored = await rememberFacts(
       deps.memory,

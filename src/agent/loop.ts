@@ -239,6 +239,7 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
         await extractFacts(task, agent.extraction, agent.name, chain, produced, {
           router: deps.router,
           memory: deps.memory,
+          admission: deps.admission,
         });
       }
       return result.content ?? '';
