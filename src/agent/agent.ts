@@ -1,4 +1,13 @@
-import type { AgentConfig, AgentMemoryConfig, Tier } from '../config/index.js';
+import { Value } from 'typebox/value';
+import {
+  type AgentConfig,
+  type AgentMemoryConfig,
+  type CompactionConfig,
+  CompactionSchema,
+  type ExtractionConfig,
+  ExtractionSchema,
+  type Tier,
+} from '../config/index.js';
 import type { ToolDefinition } from '../tools/index.js';
 
 /** An agent declared in code with `defineAgent`. Every field but `name` has a default. */
@@ -25,15 +34,26 @@ export interface AgentOptions {
   cache?: boolean;
   temperature?: number;
   maxOutputTokens?: number;
-  session?: { maxMessages?: number; maxTokens?: number };
+  session?: { maxMessages?: number; maxTokens?: number; compaction?: Partial<CompactionConfig> };
   /** After a restart, run an interrupted task again (`retry`) or mark it failed (`fail`). */
   onInterrupt?: 'retry' | 'fail';
   /** Recall long-term memories into the context (same fields as the config's `memory`). */
-  memory?: Partial<AgentMemoryConfig>;
+  memory?: Partial<Omit<AgentMemoryConfig, 'extract'>> & { extract?: Partial<ExtractionConfig> };
+}
+
+/** An option object with the schema's defaults filled in; undefined when absent or disabled. */
+function enabled<T extends { enabled: boolean }>(
+  schema: typeof CompactionSchema | typeof ExtractionSchema,
+  partial: Partial<T> | undefined,
+): T | undefined {
+  if (partial === undefined || partial.enabled === false) return undefined;
+  return Value.Default(schema, structuredClone(partial)) as T;
 }
 
 /** Recall defaults, as in the config schema. */
-function recallOptions(memory: Partial<AgentMemoryConfig> | undefined): AgentMemoryConfig | undefined {
+function recallOptions(
+  memory: Partial<Omit<AgentMemoryConfig, 'extract'>> | undefined,
+): AgentMemoryConfig | undefined {
   if (memory?.recall !== true) return undefined;
   return {
     recall: true,
@@ -90,6 +110,10 @@ export class Agent {
   readonly onInterrupt: 'retry' | 'fail';
   /** Memory recall before each task; undefined when off. */
   readonly recall: AgentMemoryConfig | undefined;
+  /** Session compaction; undefined when off. */
+  readonly compaction: CompactionConfig | undefined;
+  /** Fact extraction after each task; undefined when off. */
+  readonly extraction: ExtractionConfig | undefined;
 
   private constructor(fields: Omit<Agent, 'allowedTools'>) {
     this.name = fields.name;
@@ -112,6 +136,8 @@ export class Agent {
     this.windowTokens = fields.windowTokens;
     this.onInterrupt = fields.onInterrupt;
     this.recall = fields.recall;
+    this.compaction = fields.compaction;
+    this.extraction = fields.extraction;
   }
 
   static fromConfig(name: string, config: AgentConfig): Agent {
@@ -135,6 +161,8 @@ export class Agent {
       windowTokens: config.session?.max_tokens ?? 8_000,
       onInterrupt: config.on_interrupt,
       recall: recallOptions(config.memory),
+      compaction: enabled(CompactionSchema, config.session?.compaction),
+      extraction: enabled(ExtractionSchema, config.memory?.extract),
     });
   }
 
@@ -159,6 +187,8 @@ export class Agent {
       windowTokens: options.session?.maxTokens ?? 8_000,
       onInterrupt: options.onInterrupt ?? 'retry',
       recall: recallOptions(options.memory),
+      compaction: enabled(CompactionSchema, options.session?.compaction),
+      extraction: enabled(ExtractionSchema, options.memory?.extract),
     });
   }
 }

@@ -16,6 +16,10 @@ export type TaskEventType =
   | 'tool.started'
   | 'tool.completed'
   | 'memory.recalled'
+  | 'memory.extracted'
+  | 'memory.extraction_failed'
+  | 'session.compacted'
+  | 'session.compaction_failed'
   | 'task.completed';
 
 export interface TaskEvent {

@@ -36,6 +36,8 @@ import {
 import type { NewMessage, Store } from '../store/index.js';
 import type { ToolCallOutcome, ToolExecutor, ToolRegistry, ToolRunContext } from '../tools/index.js';
 import type { Agent } from './agent.js';
+import { compactSession } from './compaction.js';
+import { extractFacts } from './extraction.js';
 import {
   cheaperTier,
   nearingBudget,
@@ -151,6 +153,7 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
   }
   let session: SessionUsage | undefined;
   if (record.session_id !== null) {
+    if (agent.compaction !== undefined) await compactSession(task, agent.compaction, chain, deps);
     const window = await deps.store.sessionWindow(
       record.session_id,
       agent.windowMessages,
@@ -232,6 +235,13 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
     if (result.toolCalls.length === 0) {
       // The answer is in: a budget reached by this last call does not take it back.
       persistSession(task, produced, deps.store);
+      if (agent.extraction !== undefined && deps.memory !== undefined) {
+        await extractFacts(task, agent.extraction, agent.name, chain, produced, {
+          router: deps.router,
+          memory: deps.memory,
+          admission: deps.admission,
+        });
+      }
       return result.content ?? '';
     }
     const spent =

@@ -88,6 +88,8 @@ export interface AgentJson {
 
 export interface MessageJson {
   seq: number;
+  /** `summary`: a compaction summary of the messages before it (which stay listed). */
+  kind: 'message' | 'summary';
   role: string;
   content: string | null;
   tool_calls?: Record<string, unknown>[];

@@ -33,3 +33,13 @@ export {
   TIERS,
   type Tier,
 } from './schema.js';
+export {
+  type CompactionConfig,
+  CompactionSchema,
+  DEFAULT_COMPACTION_PROMPT,
+  DEFAULT_EXTRACTION_PROMPT,
+  type ExtractionConfig,
+  ExtractionSchema,
+  type SessionsConfig,
+  SessionsSchema,
+} from './sessions-schema.js';

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { ExtractionSchema } from './sessions-schema.js';
 
 /**
  * The `memory` section: long-term memory storage, embedder, vector index and limits
@@ -91,6 +92,7 @@ export const AgentMemorySchema = Type.Object(
       default: 'user',
       description: "whose memories: the task's user's, this agent's, or the whole tenant's",
     }),
+    extract: Type.Optional(ExtractionSchema),
   },
   { additionalProperties: false },
 );

@@ -3,6 +3,7 @@ import { DistributedSchema } from './distributed-schema.js';
 import { GrpcSchema, McpServerSchema, WebSocketSchema } from './interfaces-schema.js';
 import { AgentMemorySchema, MemorySchema } from './memory-schema.js';
 import { SandboxSchema } from './sandbox-schema.js';
+import { CompactionSchema, SessionsSchema } from './sessions-schema.js';
 
 /**
  * The one configuration schema: `agentd.yaml` / `agentd.json`, environment overrides and the
@@ -106,6 +107,7 @@ export const SessionWindowSchema = Type.Object(
   {
     max_messages: Type.Integer({ minimum: 0, default: 50 }),
     max_tokens: Type.Integer({ minimum: 0, default: 8_000 }),
+    compaction: Type.Optional(CompactionSchema),
   },
   { additionalProperties: false },
 );
@@ -450,6 +452,7 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     sandbox: SandboxSchema,
+    sessions: SessionsSchema,
     memory: MemorySchema,
     distributed: DistributedSchema,
     tasks: Type.Object(

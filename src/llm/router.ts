@@ -34,6 +34,8 @@ export interface ModelRoute {
   inputUsdPerMtok: number;
   outputUsdPerMtok: number;
   contextFallback: string | undefined;
+  /** The model's context window in tokens, when configured. */
+  contextWindow: number | undefined;
   fallbacks: string[];
   timeouts: CallTimeouts;
   breaker: CircuitBreaker;
@@ -339,6 +341,7 @@ export class ModelRouter {
       inputUsdPerMtok: entry?.input_usd_per_mtok ?? 0,
       outputUsdPerMtok: entry?.output_usd_per_mtok ?? 0,
       contextFallback: entry?.context_fallback,
+      contextWindow: entry?.context_window,
       fallbacks: entry?.fallbacks ?? [],
       timeouts: {
         headersMs: own?.headers_ms ?? defaults.headers_ms,

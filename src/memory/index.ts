@@ -1,5 +1,13 @@
 export { createEmbedder, createLongTermMemory, memoryIndexPath } from './create.js';
 export { type Embedder, normalize } from './embedder.js';
+export {
+  type ExtractedFact,
+  type FactPolicy,
+  parseFacts,
+  type RememberedFacts,
+  rememberFacts,
+  scopeFilter,
+} from './extraction.js';
 export { compileFilter } from './filter.js';
 export { HashingEmbedder, type HashingEmbedderOptions } from './hashing-embedder.js';
 export { type ImportedMemory, LongTermMemory, type LongTermMemoryOptions } from './long-term-memory.js';

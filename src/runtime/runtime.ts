@@ -55,6 +55,7 @@ import {
   openStore,
   type Page,
   type SessionRecord,
+  SessionSweeper,
   type Store,
   type StoredMessage,
   type TaskQuery,
@@ -224,6 +225,8 @@ export class Runtime {
   #cluster: Cluster | undefined;
   readonly #startedAt = Date.now();
   #memory: LongTermMemory | undefined;
+  /** Deletes idle sessions (set when `sessions.idle_ttl_ms` is). */
+  #sessionSweeper: SessionSweeper | undefined;
   /** Disconnects the agents' MCP servers. */
   #closeMcp: (() => Promise<void>) | undefined;
   #finishedTasks = 0;
@@ -365,6 +368,7 @@ export class Runtime {
     );
     runtime.#memory = memory;
     runtime.#closeMcp = mcp.close;
+    runtime.#startSessionSweeper();
     try {
       for (const [name, agentConfig] of Object.entries(config.agents)) {
         const mcpTools = mcp.byAgent.get(name) ?? [];
@@ -479,7 +483,12 @@ export class Runtime {
     const tenantId = identity.tenantId;
     const sessionId = request.sessionId ?? null;
     if (sessionId !== null) {
-      const session = await this.store.getSession(sessionId);
+      let session = await this.store.getSession(sessionId);
+      // An expired session the sweeper has not reached yet behaves as a new one already.
+      if (session !== undefined && this.#sessionSweeper?.expired(session.updated_at) === true) {
+        await this.store.deleteSession(sessionId);
+        session = undefined;
+      }
       if (session !== undefined && session.tenant_id !== tenantId) {
         throw new NotFoundError(`no session "${sessionId}"`, { details: { field: 'session_id' } });
       }
@@ -671,6 +680,27 @@ export class Runtime {
     return { backlog, gap: false, finished: true, attempt: stored.attempt, unsubscribe: () => {} };
   }
 
+  #startSessionSweeper(): void {
+    const sessions = this.config.sessions;
+    if (sessions.idle_ttl_ms === undefined) return;
+    this.#sessionSweeper = new SessionSweeper(this.store, sessions.idle_ttl_ms, (err) =>
+      this.log.warn({ err }, 'deleting idle sessions failed'),
+    );
+    this.#sessionSweeper.start(sessions.sweep_interval_ms);
+  }
+
+  /** Deletes sessions idle past `sessions.idle_ttl_ms` now (the sweeper does it periodically); how many. */
+  sweepSessions(): Promise<number> {
+    return this.#sessionSweeper?.sweep() ?? Promise.resolve(0);
+  }
+
+  /** Deletes a session the tenant owns, with its messages; false when there is none. */
+  async deleteSession(sessionId: string, tenantId: string): Promise<boolean> {
+    const session = await this.store.getSession(sessionId);
+    if (session === undefined || session.tenant_id !== tenantId) return false;
+    return this.store.deleteSession(sessionId);
+  }
+
   /** A session's messages, if the tenant owns the session. */
   async sessionMessages(
     sessionId: string,
@@ -680,6 +710,10 @@ export class Runtime {
   ): Promise<Page<StoredMessage> | undefined> {
     const session = await this.store.getSession(sessionId);
     if (session === undefined || session.tenant_id !== tenantId) return undefined;
+    if (this.#sessionSweeper?.expired(session.updated_at) === true) {
+      await this.store.deleteSession(sessionId);
+      return undefined;
+    }
     return this.store.listMessages(sessionId, afterSeq, limit);
   }
 
@@ -759,6 +793,7 @@ export class Runtime {
     }
     // Jobs this node still holds go back to the others once their locks expire.
     await this.#cluster?.close();
+    await this.#sessionSweeper?.stop();
     // Storage closes first, so tasks abandoned past the drain deadline stay `running` in it and
     // are recovered by the next start (per their agent's `on_interrupt`), rather than failed here.
     await this.store.close();

@@ -195,6 +195,8 @@ export const AgentSchema = Type.Object({
 
 export const MessageSchema = Type.Object({
   seq: Type.Integer(),
+  /** `summary`: a compaction summary of the messages before it (which stay listed). */
+  kind: Type.Union([Type.Literal('message'), Type.Literal('summary')]),
   role: Type.String(),
   content: Nullable(Type.String()),
   tool_calls: Type.Optional(Type.Array(FreeObject)),

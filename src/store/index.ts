@@ -1,11 +1,16 @@
 export { isPostgresUrl, openStore } from './open.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres.js';
+export { SessionSweeper } from './session-sweeper.js';
+export { SessionTailCache } from './session-tail.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export {
   type ApiKeyRecord,
+  type MessageKind,
   type NewMessage,
   type Page,
+  type SessionCaps,
   type SessionRecord,
+  type SessionSummary,
   type Store,
   type StoredMessage,
   type TaskOptions,
@@ -14,4 +19,4 @@ export {
   type TaskStatus,
   TERMINAL_STATUSES,
 } from './types.js';
-export { decodeCursor, encodeCursor, trimWindow } from './window.js';
+export { decodeCursor, encodeCursor, summaryMessage, trimWindow, type WindowRow } from './window.js';

@@ -11,13 +11,15 @@ export function isPostgresUrl(url: string | undefined): url is string {
 /** Opens the store the configuration names: Postgres when `storage.url` is set, else SQLite. */
 export async function openStore(config: Config): Promise<Store> {
   const storage = config.storage;
+  const sessionCaps = { maxMessages: config.sessions.max_messages, maxBytes: config.sessions.max_bytes };
   if (isPostgresUrl(storage.url)) {
     return PostgresStore.open({
       url: storage.url,
       schema: storage.schema,
       poolSize: storage.pool_size,
       flushIntervalMs: storage.flush_interval_ms,
+      sessionCaps,
     });
   }
-  return new SqliteStore({ path: storage.path, flushIntervalMs: storage.flush_interval_ms });
+  return new SqliteStore({ path: storage.path, flushIntervalMs: storage.flush_interval_ms, sessionCaps });
 }

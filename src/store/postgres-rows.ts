@@ -71,6 +71,23 @@ CREATE TABLE api_keys (
   revoked_at BIGINT
 );
 `,
+  `
+ALTER TABLE sessions
+  ADD COLUMN first_seq INTEGER NOT NULL DEFAULT 1,
+  ADD COLUMN bytes BIGINT NOT NULL DEFAULT 0,
+  ADD COLUMN window_tokens BIGINT NOT NULL DEFAULT 0,
+  ADD COLUMN summary_through INTEGER NOT NULL DEFAULT 0,
+  ADD COLUMN summary TEXT,
+  ADD COLUMN summary_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages
+  ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0,
+  ADD COLUMN kind SMALLINT NOT NULL DEFAULT 0;
+UPDATE messages SET bytes = octet_length(message::text);
+UPDATE sessions SET
+  bytes = coalesce((SELECT sum(bytes) FROM messages WHERE session_id = sessions.id), 0),
+  window_tokens = coalesce((SELECT sum(tokens) FROM messages WHERE session_id = sessions.id), 0);
+CREATE INDEX sessions_idle ON sessions (updated_at);
+`,
 ];
 
 /** Rows per multi-row statement: well under Postgres' 65,535 bind parameters. */

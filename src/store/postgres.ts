@@ -11,17 +11,20 @@ import {
   taskValues,
   upsertSql,
 } from './postgres-rows.js';
+import { dropToCaps, overCaps } from './session-caps.js';
 import type {
   ApiKeyRecord,
   NewMessage,
   Page,
+  SessionCaps,
   SessionRecord,
+  SessionSummary,
   Store,
   StoredMessage,
   TaskQuery,
   TaskRecord,
 } from './types.js';
-import { decodeCursor, encodeCursor, trimWindow } from './window.js';
+import { decodeCursor, encodeCursor, summaryMessage, trimWindow, type WindowRow } from './window.js';
 
 interface PendingMessages {
   sessionId: string;
@@ -38,6 +41,8 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** Longest a write nobody awaits may wait to be committed with others (default 10 ms). */
   flushIntervalMs?: number;
+  /** Bounds on each session's stored messages (the oldest are dropped past them). */
+  sessionCaps?: SessionCaps | undefined;
 }
 
 /**
@@ -52,6 +57,7 @@ export class PostgresStore implements Store {
   readonly #pool: pg.Pool;
   readonly #schema: string;
   readonly #flushIntervalMs: number;
+  readonly #caps: SessionCaps;
   #tasks = new Map<string, TaskRecord>();
   #messages: PendingMessages[] = [];
   #usage = new Map<string, [number, number]>();
@@ -62,10 +68,11 @@ export class PostgresStore implements Store {
   #committing: Promise<void> = Promise.resolve();
   #closed = false;
 
-  private constructor(pool: pg.Pool, schema: string, flushIntervalMs: number) {
+  private constructor(pool: pg.Pool, schema: string, flushIntervalMs: number, caps: SessionCaps) {
     this.#pool = pool;
     this.#schema = schema;
     this.#flushIntervalMs = flushIntervalMs;
+    this.#caps = caps;
   }
 
   /** Connects, creates the schema if needed and applies pending migrations. */
@@ -84,7 +91,7 @@ export class PostgresStore implements Store {
     });
     // An idle connection that drops (a Postgres restart) must not crash the process.
     pool.on('error', () => {});
-    const store = new PostgresStore(pool, schema, options.flushIntervalMs ?? 10);
+    const store = new PostgresStore(pool, schema, options.flushIntervalMs ?? 10, options.sessionCaps ?? {});
     try {
       await store.#migrate();
     } catch (err) {
@@ -210,23 +217,105 @@ export class PostgresStore implements Store {
   async sessionWindow(sessionId: string, maxMessages: number, maxTokens: number): Promise<ChatMessage[]> {
     if (maxMessages === 0) return [];
     await this.#flushNow();
-    const { rows } = await this.#pool.query<{ message: ChatMessage; tokens: number }>(
-      'SELECT message, tokens FROM messages WHERE session_id = $1 ORDER BY seq DESC LIMIT $2',
-      [sessionId, maxMessages],
-    );
-    return trimWindow(rows, maxMessages, maxTokens);
+    const { rows } = await this.#pool.query<{
+      message: ChatMessage | null;
+      tokens: number;
+      summary: string | null;
+      summary_tokens: number;
+    }>({
+      name: 'agentd_session_window',
+      // The session row comes last (message NULL) and carries the summary, if any.
+      text: `(SELECT m.message, m.tokens, NULL AS summary, 0 AS summary_tokens FROM messages m JOIN sessions s ON s.id = m.session_id
+  WHERE m.session_id = $1 AND m.seq > s.summary_through AND m.kind = 0 ORDER BY m.seq DESC LIMIT $2)
+UNION ALL (SELECT NULL, 0, summary, summary_tokens FROM sessions WHERE id = $1)`,
+      values: [sessionId, maxMessages],
+    });
+    const newestFirst: WindowRow[] = [];
+    let summary: WindowRow | undefined;
+    for (const row of rows) {
+      if (row.message !== null) newestFirst.push({ message: row.message, tokens: row.tokens });
+      else if (row.summary !== null)
+        summary = { message: summaryMessage(row.summary), tokens: row.summary_tokens };
+    }
+    return trimWindow(newestFirst, maxMessages, maxTokens, summary);
   }
 
   async listMessages(sessionId: string, afterSeq: number, limit: number): Promise<Page<StoredMessage>> {
     await this.#flushNow();
     const { rows } = await this.#pool.query<StoredMessage>(
-      'SELECT seq, message, tokens, task_id, created_at FROM messages WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+      `SELECT seq, CASE kind WHEN 1 THEN 'summary' ELSE 'message' END AS kind, message, tokens, task_id, created_at
+FROM messages WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
       [sessionId, afterSeq, limit + 1],
     );
     const more = rows.length > limit;
     const items = more ? rows.slice(0, limit) : rows;
     const last = items[items.length - 1];
     return { items, next_cursor: more && last !== undefined ? String(last.seq) : null };
+  }
+
+  async saveSummary(sessionId: string, summary: SessionSummary): Promise<boolean> {
+    if (this.#closed) return false;
+    await this.#flushNow();
+    return this.#transaction(async (client) => {
+      const updated = await client.query(
+        `UPDATE sessions SET summary_through = $1, summary = $2, summary_tokens = $3,
+  window_tokens = (SELECT coalesce(sum(tokens), 0) FROM messages WHERE session_id = $4 AND seq > $1 AND kind = 0)
+WHERE id = $4 AND summary_through = $5`,
+        [summary.through, summary.content, summary.tokens, sessionId, summary.expectedThrough],
+      );
+      if (updated.rowCount === 0) return false;
+      const message = summaryMessage(summary.content);
+      await writeMessages(
+        client,
+        {
+          sessionId,
+          tenantId: '',
+          messages: [{ message, tokens: summary.tokens, task_id: summary.task_id }],
+        },
+        1,
+        this.#caps,
+      );
+      return true;
+    });
+  }
+
+  async deleteSession(id: string): Promise<boolean> {
+    await this.#flushNow();
+    return this.#transaction(async (client) => {
+      await client.query('DELETE FROM messages WHERE session_id = $1', [id]);
+      return ((await client.query('DELETE FROM sessions WHERE id = $1', [id])).rowCount ?? 0) > 0;
+    });
+  }
+
+  async deleteIdleSessions(idleBefore: number, limit: number): Promise<number> {
+    await this.#flushNow();
+    return this.#transaction(async (client) => {
+      // SKIP LOCKED: nodes sweeping at once take different sessions.
+      const { rows } = await client.query<{ id: string }>(
+        'SELECT id FROM sessions WHERE updated_at < $1 ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED',
+        [idleBefore, limit],
+      );
+      if (rows.length === 0) return 0;
+      const ids = rows.map((row) => row.id);
+      await client.query('DELETE FROM messages WHERE session_id = ANY($1)', [ids]);
+      await client.query('DELETE FROM sessions WHERE id = ANY($1)', [ids]);
+      return ids.length;
+    });
+  }
+
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
   }
 
   addSessionUsage(sessionId: string, tokens: number, usd: number): void {
@@ -375,7 +464,7 @@ export class PostgresStore implements Store {
         for (const task of chunk) taskValues(task, values);
         await client.query(upsertSql(chunk.length), values);
       }
-      for (const entry of messages) await writeMessages(client, entry);
+      for (const entry of messages) await writeMessages(client, entry, 0, this.#caps);
       for (const [sessionId, [tokens, usd]] of usage) {
         await client.query(
           'UPDATE sessions SET tokens_used = tokens_used + $1, usd_used = usd_used + $2 WHERE id = $3',
@@ -392,38 +481,86 @@ export class PostgresStore implements Store {
   }
 }
 
-/** Reserves sequence numbers by bumping the session's count, then inserts the messages in one statement. */
-async function writeMessages(client: pg.PoolClient, entry: PendingMessages): Promise<void> {
+/**
+ * Reserves sequence numbers by bumping the session's count (creating it if needed), inserts the
+ * messages in multi-row statements, then applies the caps. `kind` 1 marks a compaction summary.
+ */
+async function writeMessages(
+  client: pg.PoolClient,
+  entry: PendingMessages,
+  kind: number,
+  caps: SessionCaps,
+): Promise<void> {
   const now = Date.now();
   const count = entry.messages.length;
-  const bumped = await client.query<{ message_count: number }>(
-    `INSERT INTO sessions (id, tenant_id, created_at, updated_at, message_count) VALUES ($1, $2, $3, $3, $4)
-ON CONFLICT (id) DO UPDATE SET message_count = sessions.message_count + EXCLUDED.message_count, updated_at = EXCLUDED.updated_at
-RETURNING message_count`,
-    [entry.sessionId, entry.tenantId, now, count],
-  );
-  let seq = bumped.rows[0]!.message_count - count;
-  const values: SqlValue[] = [];
-  const rows: string[] = [];
-  for (const item of entry.messages) {
-    seq++;
-    const base = values.length;
-    values.push(
-      entry.sessionId,
-      seq,
-      JSON.stringify(item.message),
-      item.message.role,
-      item.tokens,
-      item.task_id,
-      now,
-    );
-    rows.push(
-      `($${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5}, $${base + 6}, $${base + 7})`,
-    );
+  const json = entry.messages.map((item) => JSON.stringify(item.message));
+  let bytes = 0;
+  let tokens = 0;
+  for (let i = 0; i < count; i++) {
+    bytes += Buffer.byteLength(json[i]!);
+    tokens += entry.messages[i]!.tokens;
   }
+  const bumped = await client.query<{
+    message_count: number;
+    first_seq: number;
+    bytes: number;
+    summary_through: number;
+  }>({
+    name: 'agentd_bump_session',
+    text: `INSERT INTO sessions (id, tenant_id, created_at, updated_at, message_count, bytes, window_tokens) VALUES ($1, $2, $3, $3, $4, $5, $6)
+ON CONFLICT (id) DO UPDATE SET message_count = sessions.message_count + EXCLUDED.message_count,
+  bytes = sessions.bytes + EXCLUDED.bytes, window_tokens = sessions.window_tokens + EXCLUDED.window_tokens,
+  updated_at = EXCLUDED.updated_at
+RETURNING message_count, first_seq, bytes, summary_through`,
+    values: [entry.sessionId, entry.tenantId, now, count, bytes, kind === 0 ? tokens : 0],
+  });
+  const session = bumped.rows[0]!;
+  const first = session.message_count - count + 1;
+  const seqs: number[] = new Array(count);
+  const roles: string[] = new Array(count);
+  const tokenCounts: number[] = new Array(count);
+  const taskIds: (string | null)[] = new Array(count);
+  const sizes: number[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const item = entry.messages[i]!;
+    seqs[i] = first + i;
+    roles[i] = item.message.role;
+    tokenCounts[i] = item.tokens;
+    taskIds[i] = item.task_id;
+    sizes[i] = Buffer.byteLength(json[i]!);
+  }
+  // Columns as arrays: one fixed, prepared statement for any number of messages.
+  await client.query({
+    name: 'agentd_insert_messages',
+    text: `INSERT INTO messages (session_id, seq, message, role, tokens, task_id, created_at, bytes, kind)
+SELECT $1, seq, message::jsonb, role, tokens, task_id, $2, bytes, $3
+FROM unnest($4::int[], $5::text[], $6::text[], $7::int[], $8::text[], $9::int[]) AS m(seq, message, role, tokens, task_id, bytes)`,
+    values: [entry.sessionId, now, kind, seqs, json, roles, tokenCounts, taskIds, sizes],
+  });
+  // Retained messages are first_seq..message_count without gaps: drops only ever cut the front.
+  let retained = session.message_count - session.first_seq + 1;
+  let remaining = session.bytes;
+  let firstSeq = session.first_seq;
+  let bytesDropped = 0;
+  let windowTokens = 0;
+  while (overCaps(caps, retained, remaining)) {
+    const page = await client.query<{ seq: number; bytes: number; tokens: number; kind: number }>(
+      'SELECT seq, bytes, tokens, kind FROM messages WHERE session_id = $1 AND seq >= $2 ORDER BY seq LIMIT 256',
+      [entry.sessionId, firstSeq],
+    );
+    const drop = dropToCaps(caps, retained, remaining, session.summary_through, page.rows);
+    if (drop === undefined) break;
+    retained -= drop.firstSeq - firstSeq;
+    remaining -= drop.bytes;
+    bytesDropped += drop.bytes;
+    windowTokens += drop.windowTokens;
+    firstSeq = drop.firstSeq;
+  }
+  if (firstSeq === session.first_seq) return;
+  await client.query('DELETE FROM messages WHERE session_id = $1 AND seq < $2', [entry.sessionId, firstSeq]);
   await client.query(
-    `INSERT INTO messages (session_id, seq, message, role, tokens, task_id, created_at) VALUES ${rows.join(', ')}`,
-    values,
+    'UPDATE sessions SET first_seq = $1, bytes = bytes - $2, window_tokens = window_tokens - $3 WHERE id = $4',
+    [firstSeq, bytesDropped, windowTokens, entry.sessionId],
   );
 }
 

@@ -3,18 +3,23 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { InvalidRequestError } from '../errors.js';
 import type { ChatMessage } from '../llm/index.js';
+import { type CapRow, dropToCaps, overCaps } from './session-caps.js';
+import { SessionTailCache } from './session-tail.js';
 import { MUTABLE_COLUMNS, TASK_COLUMNS } from './task-columns.js';
 import type {
   ApiKeyRecord,
+  MessageKind,
   NewMessage,
   Page,
+  SessionCaps,
   SessionRecord,
+  SessionSummary,
   Store,
   StoredMessage,
   TaskQuery,
   TaskRecord,
 } from './types.js';
-import { decodeCursor, encodeCursor, trimWindow } from './window.js';
+import { decodeCursor, encodeCursor, summaryMessage, trimWindow, type WindowRow } from './window.js';
 
 /** Schema migrations, applied in order to bring a file from `user_version` up to date. */
 const MIGRATIONS: string[] = [
@@ -85,7 +90,28 @@ CREATE TABLE api_keys (
   revoked_at INTEGER
 );
 `,
+  `
+ALTER TABLE sessions ADD COLUMN first_seq INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE sessions ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN window_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN summary_through INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN summary TEXT;
+ALTER TABLE sessions ADD COLUMN summary_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+UPDATE messages SET bytes = length(CAST(message AS BLOB));
+UPDATE sessions SET
+  bytes = (SELECT coalesce(sum(bytes), 0) FROM messages WHERE session_id = sessions.id),
+  window_tokens = (SELECT coalesce(sum(tokens), 0) FROM messages WHERE session_id = sessions.id);
+CREATE INDEX sessions_idle ON sessions (updated_at);
+`,
 ];
+
+/** Messages per multi-row INSERT: one statement call instead of 64 (fewer native transitions). */
+const ROWS_PER_INSERT = 64;
+/** Values bound per message; the session id, time and kind are bound once per statement by name. */
+const MESSAGE_COLUMNS = 6;
+const MESSAGE_ROW = '(@session, ?, ?, ?, ?, ?, @now, ?, @kind)';
 
 interface TaskRow {
   id: string;
@@ -125,6 +151,10 @@ export interface SqliteStoreOptions {
   path: string;
   /** Longest a write that nobody awaits may wait to be committed with others (default 10 ms). */
   flushIntervalMs?: number;
+  /** Bounds on each session's stored messages (the oldest are dropped past them). */
+  sessionCaps?: SessionCaps | undefined;
+  /** Keep recent sessions' newest messages in memory for window reads (default true). */
+  tailCache?: boolean;
 }
 
 /**
@@ -147,6 +177,13 @@ export class SqliteStore implements Store {
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   readonly #flushIntervalMs: number;
+  readonly #caps: SessionCaps;
+  readonly #tails: SessionTailCache | undefined;
+  /** `PRAGMA data_version` when the tails were last known current: it moves when another connection commits. */
+  #dataVersion = 0;
+  /** Parameters of the multi-row message INSERT, reused across batches. */
+  readonly #rowValues: (string | number | null)[] = new Array(ROWS_PER_INSERT * MESSAGE_COLUMNS);
+  readonly #sharedValues = { session: '', now: 0, kind: 0 };
   readonly #stmts;
   readonly #commit: (
     tasks: Map<TaskRecord, boolean>,
@@ -156,6 +193,8 @@ export class SqliteStore implements Store {
 
   constructor(options: SqliteStoreOptions) {
     this.#flushIntervalMs = options.flushIntervalMs ?? 10;
+    this.#caps = options.sessionCaps ?? {};
+    this.#tails = options.tailCache === false ? undefined : new SessionTailCache();
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     const db = new Database(options.path);
     this.#db = db;
@@ -182,15 +221,39 @@ export class SqliteStore implements Store {
       byIdempotency: db.prepare('SELECT * FROM tasks WHERE tenant_id = ? AND idempotency_key = ?'),
       unfinished: db.prepare("SELECT * FROM tasks WHERE status IN ('queued', 'running') ORDER BY created_at"),
       getSession: db.prepare('SELECT * FROM sessions WHERE id = ?'),
-      createSession: db.prepare(
-        'INSERT INTO sessions (id, tenant_id, created_at, updated_at, message_count) VALUES (?, ?, ?, ?, 0) ON CONFLICT (id) DO NOTHING',
+      // One statement creates the session or reserves sequence numbers in it.
+      bumpSession: db
+        .prepare(
+          `INSERT INTO sessions (id, tenant_id, created_at, updated_at, message_count, bytes, window_tokens)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET message_count = message_count + excluded.message_count,
+  bytes = bytes + excluded.bytes, window_tokens = window_tokens + excluded.window_tokens, updated_at = excluded.updated_at
+RETURNING message_count, first_seq, bytes, summary_through`,
+        )
+        .raw(),
+      insertMessage: db.prepare(`INSERT INTO messages (${MESSAGE_INSERT_COLUMNS}) VALUES ${MESSAGE_ROW}`),
+      insertMessages: db.prepare(
+        `INSERT INTO messages (${MESSAGE_INSERT_COLUMNS}) VALUES ${Array.from({ length: ROWS_PER_INSERT }, () => MESSAGE_ROW).join(', ')}`,
       ),
-      bumpSession: db.prepare(
-        'UPDATE sessions SET message_count = message_count + ?, updated_at = ? WHERE id = ? RETURNING message_count, tenant_id',
+      oldestMessages: db.prepare(
+        'SELECT seq, bytes, tokens, kind FROM messages WHERE session_id = ? AND seq >= ? ORDER BY seq',
       ),
-      insertMessage: db.prepare(
-        'INSERT INTO messages (session_id, seq, message, role, tokens, task_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      dropMessages: db.prepare('DELETE FROM messages WHERE session_id = ? AND seq < ?'),
+      dropped: db.prepare(
+        'UPDATE sessions SET first_seq = ?, bytes = bytes - ?, window_tokens = window_tokens - ? WHERE id = ?',
       ),
+      windowHead: db.prepare('SELECT summary, summary_tokens FROM sessions WHERE id = ?').raw(),
+      summarise: db.prepare(
+        `UPDATE sessions SET summary_through = ?, summary = ?, summary_tokens = ?,
+  window_tokens = (SELECT coalesce(sum(tokens), 0) FROM messages WHERE session_id = ? AND seq > ? AND kind = 0)
+WHERE id = ? AND summary_through = ?`,
+      ),
+      deleteSession: db.prepare('DELETE FROM sessions WHERE id = ?'),
+      deleteMessages: db.prepare('DELETE FROM messages WHERE session_id = ?'),
+      idleSessions: db
+        .prepare('SELECT id FROM sessions WHERE updated_at < ? ORDER BY updated_at LIMIT ?')
+        .pluck(),
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
       addUsage: db.prepare(
         'UPDATE sessions SET tokens_used = tokens_used + ?, usd_used = usd_used + ? WHERE id = ?',
       ),
@@ -202,11 +265,15 @@ export class SqliteStore implements Store {
       listTenantKeys: db.prepare('SELECT * FROM api_keys WHERE tenant_id = ? ORDER BY created_at'),
       revokeKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
       countKeys: db.prepare('SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NULL'),
-      window: db.prepare(
-        'SELECT message, tokens FROM messages WHERE session_id = ? ORDER BY seq DESC LIMIT ?',
-      ),
+      window: db
+        .prepare(
+          `SELECT message, tokens, bytes FROM messages
+WHERE session_id = ? AND seq > coalesce((SELECT summary_through FROM sessions WHERE id = ?), 0) AND kind = 0
+ORDER BY seq DESC LIMIT ?`,
+        )
+        .raw(),
       listMessages: db.prepare(
-        'SELECT seq, message, tokens, task_id, created_at FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+        'SELECT seq, kind, message, tokens, task_id, created_at FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?',
       ),
     };
     this.#commit = db.transaction(
@@ -223,6 +290,7 @@ export class SqliteStore implements Store {
         for (const [sessionId, [tokens, usd]] of usage) this.#stmts.addUsage.run(tokens, usd, sessionId);
       },
     );
+    this.#dataVersion = this.#stmts.dataVersion.get() as number;
   }
 
   insertTask(task: TaskRecord, durable = true): Promise<void> {
@@ -302,7 +370,7 @@ export class SqliteStore implements Store {
   }
 
   appendMessages(sessionId: string, tenantId: string, messages: NewMessage[]): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+    if (this.#closed || messages.length === 0) return Promise.resolve();
     this.#messages.push({ sessionId, tenantId, messages });
     this.#schedule(false);
     return Promise.resolve();
@@ -311,18 +379,38 @@ export class SqliteStore implements Store {
   async sessionWindow(sessionId: string, maxMessages: number, maxTokens: number): Promise<ChatMessage[]> {
     if (maxMessages === 0) return [];
     this.#flushNow();
-    const rows = this.#stmts.window.all(sessionId, maxMessages) as { message: string; tokens: number }[];
-    return trimWindow(
-      rows.map((row) => ({ message: JSON.parse(row.message) as ChatMessage, tokens: row.tokens })),
-      maxMessages,
-      maxTokens,
-    );
+    const tails = this.#tails;
+    if (tails !== undefined) {
+      this.#checkDataVersion(tails);
+      const cached = tails.window(sessionId, maxMessages, maxTokens);
+      if (cached !== undefined) return cached;
+    }
+    const rows = this.#stmts.window.all(sessionId, sessionId, maxMessages) as [string, number, number][];
+    const newestFirst: WindowRow[] = new Array(rows.length);
+    let bytes = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      newestFirst[i] = { message: JSON.parse(row[0]) as ChatMessage, tokens: row[1] };
+      bytes += row[2];
+    }
+    // A full window never reaches back to the summary: only a short one needs the session's row.
+    let summary: WindowRow | undefined;
+    if (rows.length < maxMessages) {
+      const head = this.#stmts.windowHead.get(sessionId) as [string | null, number] | undefined;
+      if (head !== undefined && head[0] !== null)
+        summary = { message: summaryMessage(head[0]), tokens: head[1] };
+    }
+    if (tails !== undefined) {
+      tails.fill(sessionId, newestFirst.slice().reverse(), bytes, rows.length < maxMessages, summary);
+    }
+    return trimWindow(newestFirst, maxMessages, maxTokens, summary);
   }
 
   async listMessages(sessionId: string, afterSeq: number, limit: number): Promise<Page<StoredMessage>> {
     this.#flushNow();
     const rows = this.#stmts.listMessages.all(sessionId, afterSeq, limit + 1) as {
       seq: number;
+      kind: number;
       message: string;
       tokens: number;
       task_id: string | null;
@@ -331,6 +419,7 @@ export class SqliteStore implements Store {
     const more = rows.length > limit;
     const items = (more ? rows.slice(0, limit) : rows).map((row) => ({
       seq: row.seq,
+      kind: (row.kind === 1 ? 'summary' : 'message') as MessageKind,
       message: JSON.parse(row.message) as ChatMessage,
       tokens: row.tokens,
       task_id: row.task_id,
@@ -338,6 +427,53 @@ export class SqliteStore implements Store {
     }));
     const last = items[items.length - 1];
     return { items, next_cursor: more && last !== undefined ? String(last.seq) : null };
+  }
+
+  async saveSummary(sessionId: string, summary: SessionSummary): Promise<boolean> {
+    if (this.#closed) return false;
+    this.#flushNow();
+    const message = summaryMessage(summary.content);
+    const saved = this.#db.transaction(() => {
+      const changed = this.#stmts.summarise.run(
+        summary.through,
+        summary.content,
+        summary.tokens,
+        sessionId,
+        summary.through,
+        sessionId,
+        summary.expectedThrough,
+      ).changes;
+      if (changed === 0) return false;
+      // The summary is kept as a message too (the history shows it), outside the window count.
+      this.#insertMessages(sessionId, '', [{ message, tokens: summary.tokens, task_id: summary.task_id }], 1);
+      return true;
+    })();
+    this.#tails?.drop(sessionId);
+    return saved;
+  }
+
+  async deleteSession(id: string): Promise<boolean> {
+    this.#flushNow();
+    const deleted = this.#db.transaction(() => {
+      this.#stmts.deleteMessages.run(id);
+      return this.#stmts.deleteSession.run(id).changes > 0;
+    })();
+    this.#tails?.drop(id);
+    return deleted;
+  }
+
+  async deleteIdleSessions(idleBefore: number, limit: number): Promise<number> {
+    this.#flushNow();
+    const ids = this.#stmts.idleSessions.all(idleBefore, limit) as string[];
+    if (ids.length === 0) return 0;
+    this.#db.transaction(() => {
+      for (const id of ids) {
+        this.#stmts.deleteMessages.run(id);
+        this.#stmts.deleteSession.run(id);
+      }
+    })();
+    for (const id of ids) this.#tails?.drop(id);
+    return ids.length;
   }
 
   addSessionUsage(sessionId: string, tokens: number, usd: number): void {
@@ -436,33 +572,123 @@ export class SqliteStore implements Store {
     try {
       this.#commit(tasks, messages, usage);
     } catch (err) {
+      // Tails were extended inside the rolled-back transaction.
+      this.#tails?.clear();
       for (const waiter of waiters) waiter.reject(err);
       throw err;
     }
     for (const waiter of waiters) waiter.resolve();
   }
 
+  /** Re-reads tails from storage when another connection (another process) committed. */
+  #checkDataVersion(tails: SessionTailCache): void {
+    const version = this.#stmts.dataVersion.get() as number;
+    if (version !== this.#dataVersion) {
+      this.#dataVersion = version;
+      tails.clear();
+    }
+  }
+
   #writeMessages(entry: PendingMessages): void {
+    this.#insertMessages(entry.sessionId, entry.tenantId, entry.messages, 0);
+  }
+
+  /**
+   * Reserves sequence numbers (creating the session if needed), inserts the messages 64 per
+   * statement, then applies the session caps. `kind` 1 marks a compaction summary, which is not
+   * part of the window's token count.
+   */
+  #insertMessages(sessionId: string, tenantId: string, messages: NewMessage[], kind: number): void {
     const now = Date.now();
-    this.#stmts.createSession.run(entry.sessionId, entry.tenantId, now, now);
-    const bumped = this.#stmts.bumpSession.get(entry.messages.length, now, entry.sessionId) as {
-      message_count: number;
-    };
-    let seq = bumped.message_count - entry.messages.length;
-    for (const item of entry.messages) {
-      seq++;
+    const count = messages.length;
+    const json: string[] = new Array(count);
+    const sizes: number[] = new Array(count);
+    let bytes = 0;
+    let tokens = 0;
+    for (let i = 0; i < count; i++) {
+      const item = messages[i]!;
+      const text = JSON.stringify(item.message);
+      json[i] = text;
+      const size = Buffer.byteLength(text);
+      sizes[i] = size;
+      bytes += size;
+      tokens += item.tokens;
+    }
+    const [messageCount, firstSeq, totalBytes, summaryThrough] = this.#stmts.bumpSession.get(
+      sessionId,
+      tenantId,
+      now,
+      now,
+      count,
+      bytes,
+      kind === 0 ? tokens : 0,
+    ) as [number, number, number, number];
+    let seq = messageCount - count;
+    const shared = this.#sharedValues;
+    shared.session = sessionId;
+    shared.now = now;
+    shared.kind = kind;
+    const values = this.#rowValues;
+    let i = 0;
+    for (; i + ROWS_PER_INSERT <= count; i += ROWS_PER_INSERT) {
+      for (let j = 0; j < ROWS_PER_INSERT; j++) {
+        const item = messages[i + j]!;
+        const o = j * MESSAGE_COLUMNS;
+        values[o] = ++seq;
+        values[o + 1] = json[i + j]!;
+        values[o + 2] = item.message.role;
+        values[o + 3] = item.tokens;
+        values[o + 4] = item.task_id;
+        values[o + 5] = sizes[i + j]!;
+      }
+      this.#stmts.insertMessages.run(shared, values);
+    }
+    for (; i < count; i++) {
+      const item = messages[i]!;
       this.#stmts.insertMessage.run(
-        entry.sessionId,
-        seq,
-        JSON.stringify(item.message),
+        shared,
+        ++seq,
+        json[i]!,
         item.message.role,
         item.tokens,
         item.task_id,
-        now,
+        sizes[i]!,
       );
     }
+    const retained = messageCount - firstSeq + 1;
+    if (overCaps(this.#caps, retained, totalBytes)) {
+      this.#dropOldest(sessionId, retained, totalBytes, firstSeq, summaryThrough);
+    } else if (kind === 0 && this.#tails !== undefined) {
+      const rows: WindowRow[] = new Array(count);
+      for (let r = 0; r < count; r++)
+        rows[r] = { message: messages[r]!.message, tokens: messages[r]!.tokens };
+      this.#tails.append(sessionId, rows, bytes);
+    }
+  }
+
+  /** Drops a session's oldest messages until it fits its caps. */
+  #dropOldest(
+    sessionId: string,
+    retained: number,
+    bytes: number,
+    firstSeq: number,
+    summaryThrough: number,
+  ): void {
+    const drop = dropToCaps(
+      this.#caps,
+      retained,
+      bytes,
+      summaryThrough,
+      this.#stmts.oldestMessages.iterate(sessionId, firstSeq) as Iterable<CapRow>,
+    );
+    this.#tails?.drop(sessionId);
+    if (drop === undefined) return;
+    this.#stmts.dropMessages.run(sessionId, drop.firstSeq);
+    this.#stmts.dropped.run(drop.firstSeq, drop.bytes, drop.windowTokens, sessionId);
   }
 }
+
+const MESSAGE_INSERT_COLUMNS = 'session_id, seq, message, role, tokens, task_id, created_at, bytes, kind';
 
 function flushStore(store: SqliteStore): void {
   try {

@@ -60,6 +60,35 @@ export interface SessionRecord {
   /** Tokens and cost of the session's tasks so far (for session budgets). */
   tokens_used: number;
   usd_used: number;
+  /** Oldest retained message: messages before it were dropped by the session caps. */
+  first_seq: number;
+  /** Bytes of the retained messages (their JSON), for `sessions.max_bytes`. */
+  bytes: number;
+  /** Tokens of the messages after the summary: what compaction compares with the context. */
+  window_tokens: number;
+  /** Messages up to this sequence number are summarised by `summary` (0: no summary). */
+  summary_through: number;
+  summary: string | null;
+  summary_tokens: number;
+}
+
+/** Bounds on what one session stores. At a bound, the oldest messages are dropped from storage. */
+export interface SessionCaps {
+  /** Most messages kept per session (undefined: no bound). */
+  maxMessages?: number | undefined;
+  /** Most bytes of message JSON kept per session (undefined: no bound). */
+  maxBytes?: number | undefined;
+}
+
+/** A summary of a session's older messages, replacing them in the window (they stay stored). */
+export interface SessionSummary {
+  /** The `summary_through` the summary was computed from: the write is refused if it moved. */
+  expectedThrough: number;
+  /** The last message the summary covers. */
+  through: number;
+  content: string;
+  tokens: number;
+  task_id: string | null;
 }
 
 /** An API key as stored: only its hash, never the key. */
@@ -82,11 +111,15 @@ export interface ApiKeyRecord {
 
 export interface StoredMessage {
   seq: number;
+  /** `summary` for a compaction summary, `message` otherwise. */
+  kind: MessageKind;
   message: ChatMessage;
   tokens: number;
   task_id: string | null;
   created_at: number;
 }
+
+export type MessageKind = 'message' | 'summary';
 
 /** A message to append, with its token estimate and the task that produced it. */
 export interface NewMessage {
@@ -134,9 +167,22 @@ export interface Store {
   getSession(id: string): Promise<SessionRecord | undefined>;
   /** Appends messages, creating the session for `tenantId` if needed; batched with other writes. */
   appendMessages(sessionId: string, tenantId: string, messages: NewMessage[]): Promise<void>;
-  /** The newest messages that fit both limits, oldest first, never starting inside a tool exchange. */
+  /**
+   * The newest messages that fit both limits, oldest first, never starting inside a tool exchange.
+   * After a compaction, the window is the summary (a system message) and the messages after it.
+   * The returned messages may be shared with the store's cache: callers must not mutate them.
+   */
   sessionWindow(sessionId: string, maxMessages: number, maxTokens: number): Promise<ChatMessage[]>;
   listMessages(sessionId: string, afterSeq: number, limit: number): Promise<Page<StoredMessage>>;
+  /**
+   * Stores a compaction summary as a message and makes the window start from it, unless another
+   * compaction moved `summary_through` since it was read (then false, nothing written).
+   */
+  saveSummary(sessionId: string, summary: SessionSummary): Promise<boolean>;
+  /** Deletes a session and its messages; false when there was none. */
+  deleteSession(id: string): Promise<boolean>;
+  /** Deletes up to `limit` sessions (with their messages) last updated before `idleBefore`. */
+  deleteIdleSessions(idleBefore: number, limit: number): Promise<number>;
 
   /** Adds a finished task's usage to its session's totals (batched with other writes). */
   addSessionUsage(sessionId: string, tokens: number, usd: number): void;

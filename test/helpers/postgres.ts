@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { PostgresStore } from '../../src/store/index.js';
+import { PostgresStore, type SessionCaps } from '../../src/store/index.js';
 
 /** The local Postgres every integration test shares (override with TEST_DATABASE_URL). */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -11,13 +11,14 @@ export function uniqueSchema(prefix = 'agentd_test'): string {
 
 /** Opens a store on a fresh schema; `drop` removes the schema and closes the store. */
 export async function openTestPostgres(
-  options: { schema?: string; flushIntervalMs?: number } = {},
+  options: { schema?: string; flushIntervalMs?: number; sessionCaps?: SessionCaps } = {},
 ): Promise<{ store: PostgresStore; schema: string; drop(): Promise<void> }> {
   const schema = options.schema ?? uniqueSchema();
   const store = await PostgresStore.open({
     url: TEST_DATABASE_URL,
     schema,
     flushIntervalMs: options.flushIntervalMs,
+    sessionCaps: options.sessionCaps,
     poolSize: 4,
   });
   return {

@@ -178,3 +178,124 @@ describe('trimWindow', () => {
     assert.deepEqual(trimWindow(newestFirst, 10, 4), []);
   });
 });
+
+describe('SqliteStore session tails', () => {
+  const msg = (role: ChatMessage['role'], content: string) => ({
+    message: { role, content },
+    tokens: 5,
+    task_id: null,
+  });
+
+  it('serves windows from its cache in step with its own writes, caps and summaries', async () => {
+    const store = new SqliteStore({ path: ':memory:', sessionCaps: { maxMessages: 4 } });
+    await store.appendMessages('s', 't', [msg('user', 'u1'), msg('assistant', 'a1')]);
+    assert.deepEqual(
+      (await store.sessionWindow('s', 3, 100)).map((m) => m.content),
+      ['u1', 'a1'],
+    );
+    await store.appendMessages('s', 't', [msg('user', 'u2'), msg('assistant', 'a2')]);
+    assert.deepEqual(
+      (await store.sessionWindow('s', 3, 100)).map((m) => m.content),
+      ['a1', 'u2', 'a2'],
+      'the cached tail grew with the append',
+    );
+    await store.appendMessages('s', 't', [msg('user', 'u3')]);
+    assert.deepEqual(
+      (await store.sessionWindow('s', 10, 100)).map((m) => m.content),
+      ['a1', 'u2', 'a2', 'u3'],
+      'the cap dropped u1 from storage and from the cache',
+    );
+    await store.close();
+  });
+
+  it('re-reads after another connection wrote to the same file', async () => {
+    const dir = tempDir();
+    const path = join(dir.path, 'shared.sqlite');
+    const first = new SqliteStore({ path });
+    const second = new SqliteStore({ path });
+    await first.appendMessages('s', 't', [msg('user', 'one')]);
+    assert.deepEqual(
+      (await first.sessionWindow('s', 10, 100)).map((m) => m.content),
+      ['one'],
+    );
+    await second.appendMessages('s', 't', [msg('assistant', 'two')]);
+    await second.flush();
+    assert.deepEqual(
+      (await first.sessionWindow('s', 10, 100)).map((m) => m.content),
+      ['one', 'two'],
+    );
+    await first.close();
+    await second.close();
+    dir.remove();
+  });
+});
+
+describe('SessionSweeper', () => {
+  it('deletes sessions idle past the TTL in batches and stops cleanly', async () => {
+    const { SessionSweeper } = await import('../../src/store/index.js');
+    const store = new SqliteStore({ path: ':memory:' });
+    for (let i = 0; i < 3; i++)
+      await store.appendMessages(`s${i}`, 't', [
+        { message: { role: 'user', content: 'x' }, tokens: 1, task_id: null },
+      ]);
+    await store.flush();
+    const sweeper = new SessionSweeper(store, 60_000, () => {});
+    sweeper.start(1_000);
+    assert.equal(sweeper.expired(Date.now() - 61_000), true);
+    assert.equal(sweeper.expired(Date.now() - 59_000), false);
+    assert.equal(await sweeper.sweep(), 0, 'nothing idle yet');
+    assert.equal(await sweeper.sweep(Date.now() + 61_000), 3);
+    assert.equal(await store.getSession('s0'), undefined);
+    await sweeper.stop();
+    await store.close();
+  });
+});
+
+describe('SqliteStore tail cache against its SQL path', () => {
+  it('returns the same windows through random appends, summaries and caps', async () => {
+    let seed = 42;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const caps = { maxMessages: 40 };
+    const cached = new SqliteStore({ path: ':memory:', sessionCaps: caps });
+    const plain = new SqliteStore({ path: ':memory:', sessionCaps: caps, tailCache: false });
+    const roles: ChatMessage['role'][] = ['user', 'assistant', 'tool', 'assistant'];
+    let n = 0;
+    for (let op = 0; op < 600; op++) {
+      const session = `s${rand(3)}`;
+      const action = rand(10);
+      if (action < 5) {
+        const batch = Array.from({ length: 1 + rand(5) }, () => ({
+          message: { role: roles[rand(4)]!, content: `m${n++}` },
+          tokens: 1 + rand(20),
+          task_id: null,
+        }));
+        await cached.appendMessages(session, 't', batch);
+        await plain.appendMessages(session, 't', batch);
+      } else if (action < 6) {
+        const state = await plain.getSession(session);
+        if (state === undefined) continue;
+        const summary = {
+          expectedThrough: state.summary_through,
+          through: state.summary_through + rand(state.message_count - state.summary_through + 1),
+          content: `summary ${op}`,
+          tokens: 1 + rand(30),
+          task_id: null,
+        };
+        assert.equal(await cached.saveSummary(session, summary), await plain.saveSummary(session, summary));
+      } else {
+        const maxMessages = 1 + rand(30);
+        const maxTokens = 10 + rand(300);
+        assert.deepEqual(
+          await cached.sessionWindow(session, maxMessages, maxTokens),
+          await plain.sessionWindow(session, maxMessages, maxTokens),
+          `op ${op}: window(${session}, ${maxMessages}, ${maxTokens})`,
+        );
+      }
+    }
+    await cached.close();
+    await plain.close();
+  });
+});

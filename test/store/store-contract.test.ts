@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { ChatMessage } from '../../src/llm/index.js';
-import { type ApiKeyRecord, SqliteStore, type Store, type TaskRecord } from '../../src/store/index.js';
+import {
+  type ApiKeyRecord,
+  type SessionCaps,
+  SqliteStore,
+  type Store,
+  type TaskRecord,
+} from '../../src/store/index.js';
 import { openTestPostgres } from '../helpers/postgres.js';
 
 function task(id: string, overrides: Partial<TaskRecord> = {}): TaskRecord {
@@ -42,7 +48,7 @@ const msg = (role: ChatMessage['role'], content: string, tokens = 10) => ({
 interface Backend {
   name: string;
   /** A fresh, empty store; `flushIntervalMs` as the adapter's option. */
-  open(flushIntervalMs?: number): Promise<Store>;
+  open(flushIntervalMs?: number, sessionCaps?: SessionCaps): Promise<Store>;
   cleanup(): Promise<void>;
 }
 
@@ -54,13 +60,14 @@ after(async () => {
 const backends: Backend[] = [
   {
     name: 'SqliteStore',
-    open: async (flushIntervalMs) => new SqliteStore({ path: ':memory:', flushIntervalMs }),
+    open: async (flushIntervalMs, sessionCaps) =>
+      new SqliteStore({ path: ':memory:', flushIntervalMs, sessionCaps }),
     cleanup: async () => {},
   },
   {
     name: 'PostgresStore',
-    async open(flushIntervalMs) {
-      const opened = await openTestPostgres({ flushIntervalMs });
+    async open(flushIntervalMs, sessionCaps) {
+      const opened = await openTestPostgres({ flushIntervalMs, sessionCaps });
       cleanups.push(() => opened.drop());
       return opened.store;
     },
@@ -172,6 +179,154 @@ for (const backend of backends) {
         [4],
       );
       assert.equal(rest.next_cursor, null);
+      await store.close();
+    });
+
+    it('drops the oldest messages past max_messages and keeps seq, count and bytes exact', async () => {
+      const store = await backend.open(undefined, { maxMessages: 3 });
+      await store.appendMessages('c1', 't1', [msg('user', 'u1'), msg('assistant', 'a1')]);
+      await store.appendMessages('c1', 't1', [msg('user', 'u2'), msg('assistant', 'a2')]);
+      await store.appendMessages('c1', 't1', [msg('user', 'u3')]);
+      const page = await store.listMessages('c1', 0, 10);
+      assert.deepEqual(
+        page.items.map((m) => [m.seq, m.message.content]),
+        [
+          [3, 'u2'],
+          [4, 'a2'],
+          [5, 'u3'],
+        ],
+      );
+      const session = await store.getSession('c1');
+      assert.equal(session?.message_count, 5, 'sequence numbers are never reused');
+      assert.equal(session?.first_seq, 3);
+      const bytes = page.items.reduce((sum, m) => sum + Buffer.byteLength(JSON.stringify(m.message)), 0);
+      assert.equal(session?.bytes, bytes);
+      assert.equal(session?.window_tokens, 30);
+      assert.deepEqual(
+        (await store.sessionWindow('c1', 10, 1000)).map((m) => m.content),
+        ['u2', 'a2', 'u3'],
+      );
+      await store.close();
+    });
+
+    it('drops the oldest messages past max_bytes, within one append too', async () => {
+      const one = Buffer.byteLength(JSON.stringify({ role: 'user', content: 'x'.repeat(100) }));
+      const store = await backend.open(undefined, { maxBytes: one * 2 + 10 });
+      const big = (i: number) => msg('user', `${i}`.padEnd(100, 'x'));
+      await store.appendMessages('b1', 't1', [big(1), big(2), big(3), big(4)]);
+      const session = await store.getSession('b1');
+      assert.equal(session?.first_seq, 3);
+      assert.ok((session?.bytes ?? Infinity) <= one * 2 + 10);
+      assert.deepEqual(
+        (await store.listMessages('b1', 0, 10)).items.map((m) => m.seq),
+        [3, 4],
+      );
+      await store.close();
+    });
+
+    it('starts the window at a saved summary and keeps the summarised originals', async () => {
+      const store = await backend.open();
+      await store.appendMessages('w1', 't1', [
+        msg('user', 'u1'),
+        msg('assistant', 'a1'),
+        msg('user', 'u2'),
+        msg('assistant', 'a2'),
+      ]);
+      assert.equal((await store.getSession('w1'))?.window_tokens, 40);
+      // Read once, so a cached tail must be replaced by the summary.
+      assert.equal((await store.sessionWindow('w1', 10, 1000)).length, 4);
+      const saved = await store.saveSummary('w1', {
+        expectedThrough: 0,
+        through: 2,
+        content: 'u1 asked, a1 answered',
+        tokens: 7,
+        task_id: 'task-1',
+      });
+      assert.equal(saved, true);
+      const stale = await store.saveSummary('w1', {
+        expectedThrough: 0,
+        through: 3,
+        content: 'stale',
+        tokens: 1,
+        task_id: null,
+      });
+      assert.equal(stale, false, 'a compaction computed from an older state is refused');
+      await store.appendMessages('w1', 't1', [msg('user', 'u3')]);
+      const window = await store.sessionWindow('w1', 10, 1000);
+      assert.deepEqual(
+        window.map((m) => [m.role, m.content]),
+        [
+          ['system', 'Summary of the earlier conversation:\nu1 asked, a1 answered'],
+          ['user', 'u2'],
+          ['assistant', 'a2'],
+          ['user', 'u3'],
+        ],
+      );
+      assert.deepEqual(
+        (await store.sessionWindow('w1', 3, 1000)).map((m) => m.content),
+        ['u2', 'a2', 'u3'],
+        'the summary comes only with everything after it',
+      );
+      const session = await store.getSession('w1');
+      assert.equal(session?.summary_through, 2);
+      assert.equal(session?.window_tokens, 30, 'messages after the summary');
+      assert.equal(session?.summary_tokens, 7);
+      const all = await store.listMessages('w1', 0, 10);
+      assert.deepEqual(
+        all.items.map((m) => [m.seq, m.kind]),
+        [
+          [1, 'message'],
+          [2, 'message'],
+          [3, 'message'],
+          [4, 'message'],
+          [5, 'summary'],
+          [6, 'message'],
+        ],
+      );
+      await store.close();
+    });
+
+    it('deletes idle sessions with their messages; a deleted session starts again empty', async () => {
+      const store = await backend.open();
+      await store.appendMessages('idle', 't1', [msg('user', 'old')]);
+      await store.sessionWindow('idle', 10, 1000);
+      const cutoff = Date.now() + 1;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await store.appendMessages('busy', 't1', [msg('user', 'new')]);
+      await store.flush();
+      assert.equal(await store.deleteIdleSessions(cutoff, 100), 1);
+      assert.equal(await store.getSession('idle'), undefined);
+      assert.equal((await store.getSession('busy'))?.message_count, 1);
+      assert.deepEqual(await store.sessionWindow('idle', 10, 1000), []);
+      assert.equal((await store.listMessages('idle', 0, 10)).items.length, 0);
+      await store.appendMessages('idle', 't2', [msg('user', 'fresh')]);
+      assert.deepEqual(
+        (await store.listMessages('idle', 0, 10)).items.map((m) => [m.seq, m.message.content]),
+        [[1, 'fresh']],
+      );
+      assert.equal((await store.getSession('idle'))?.tenant_id, 't2');
+      assert.equal(await store.deleteSession('idle'), true);
+      assert.equal(await store.deleteSession('idle'), false);
+      await store.close();
+    });
+
+    it('appends thousands of messages in one call in order', async () => {
+      const store = await backend.open();
+      const many = Array.from({ length: 2100 }, (_, i) =>
+        msg(i % 2 === 0 ? 'user' : 'assistant', `m${i}`, 1),
+      );
+      await store.appendMessages('big', 't1', many);
+      await store.appendMessages('big', 't1', [msg('user', 'last', 1)]);
+      const window = await store.sessionWindow('big', 20, 1000);
+      assert.equal(window.length, 20);
+      assert.equal(window[0]?.content, 'm2081');
+      assert.equal(window[19]?.content, 'last');
+      const page = await store.listMessages('big', 2090, 100);
+      assert.deepEqual(
+        page.items.map((m) => m.message.content),
+        ['m2090', 'm2091', 'm2092', 'm2093', 'm2094', 'm2095', 'm2096', 'm2097', 'm2098', 'm2099', 'last'],
+      );
+      assert.equal((await store.getSession('big'))?.message_count, 2101);
       await store.close();
     });
 

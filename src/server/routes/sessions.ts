@@ -37,6 +37,7 @@ export function sessionRoutes(app: App, runtime: Runtime): void {
         object: 'list' as const,
         data: page.items.map((item) => ({
           seq: item.seq,
+          kind: item.kind,
           role: item.message.role,
           content: item.message.content,
           ...(item.message.tool_calls === undefined ? {} : { tool_calls: item.message.tool_calls }),
@@ -46,6 +47,27 @@ export function sessionRoutes(app: App, runtime: Runtime): void {
         })),
         next_cursor: page.next_cursor,
       };
+    },
+  );
+
+  app.delete(
+    '/v1/sessions/:id',
+    {
+      schema: {
+        summary: 'Delete a session and all its messages (summaries included)',
+        tags: ['sessions'],
+        params: SessionParams,
+        response: {
+          200: Type.Object({ id: Type.String(), object: Type.Literal('session'), deleted: Type.Boolean() }),
+          '4xx': ErrorResponseSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      if (!(await runtime.deleteSession(id, identityOf(request).tenantId)))
+        throw new NotFoundError(`no session "${id}"`);
+      return { id, object: 'session' as const, deleted: true };
     },
   );
 }
