@@ -2,6 +2,8 @@ import { ConflictError, InvalidRequestError } from '../errors.js';
 import { uuidv7 } from '../lib/ids.js';
 import type { Span } from '../observability/index.js';
 import type { Embedder } from './embedder.js';
+import { LexicalIndex } from './lexical-index.js';
+import { ScopeCatalog } from './scope-catalog.js';
 import { MemorySearch, type SearchObserver } from './search.js';
 import type {
   EmbedderStamp,
@@ -32,6 +34,14 @@ export interface LongTermMemoryOptions {
   observer?: SearchObserver | undefined;
 }
 
+/** The in-memory indexes a stored memory is tracked in. */
+interface Indexes {
+  catalog: ScopeCatalog;
+  lexical: LexicalIndex;
+  index: VectorIndex;
+  embedder: Embedder;
+}
+
 /** A memory with everything an import carries (id and times kept as exported). */
 export type ImportedMemory = NewMemory & { id?: string; created_at?: number; updated_at?: number };
 
@@ -51,10 +61,10 @@ export class LongTermMemory {
   /** Memories one `add` may carry. */
   readonly maxBatch: number;
   readonly #search: MemorySearch;
-  /** Memories per tenant held in the index (a tenant owning all lets search skip the filter). */
-  readonly #tenants = new Map<string, number>();
-  /** Keys of indexed memories that have an `expires_at` (search must filter those). */
-  readonly #expiring = new Set<number>();
+  /** Scope and expiry of every indexed memory: scoped searches need no storage query. */
+  #catalog = new ScopeCatalog();
+  /** BM25 over the indexed memories, per partition: the lexical side of hybrid search. */
+  #lexical = new LexicalIndex();
   /** Set when the stored vectors came from another embedder. */
   #mismatch: EmbedderStamp | undefined;
   #sweeper: NodeJS.Timeout | undefined;
@@ -106,11 +116,10 @@ export class LongTermMemory {
     const saved =
       this.#indexPath === undefined ? undefined : this.#index.load(this.#indexPath, embedder.name);
     for await (const batch of this.storage.vectors()) {
+      const records = await this.storage.byKeys(batch.map((item) => item.key));
       for (const item of batch) {
-        this.#index.upsert(item.key, item.vector);
-        this.#count(item.tenant_id, 1);
-        if (item.expires_at !== null) this.#expiring.add(item.key);
-        embedder.observe?.(item.text, 1);
+        const record = records.get(item.key);
+        if (record !== undefined) this.#track(item.key, record, item.vector);
       }
     }
     if (saved !== undefined) {
@@ -120,10 +129,16 @@ export class LongTermMemory {
     this.#index.ensureHnsw();
   }
 
-  #count(tenant: string, delta: number): void {
-    const next = (this.#tenants.get(tenant) ?? 0) + delta;
-    if (next <= 0) this.#tenants.delete(tenant);
-    else this.#tenants.set(tenant, next);
+  /** Puts a stored memory into the catalog, the lexical index, the vector index and the embedder's statistics. */
+  #track(key: number, record: MemoryRecord, vector: Float32Array, into: Indexes = this.#indexes()): void {
+    const partition = into.catalog.add(key, record);
+    into.lexical.add(key, record.tenant_id, partition, record.text);
+    into.index.upsert(key, vector, partition);
+    into.embedder.observe?.(record.text, 1);
+  }
+
+  #indexes(): Indexes {
+    return { catalog: this.#catalog, lexical: this.#lexical, index: this.#index, embedder: this.#embedder };
   }
 
   #requireEmbedder(): void {
@@ -190,10 +205,7 @@ export class LongTermMemory {
     const stored = await this.storage.insert(rows);
     for (let i = 0; i < stored.length; i++) {
       const { key, record } = stored[i]!;
-      this.#index.upsert(key, rows[i]!.vector);
-      this.#count(record.tenant_id, 1);
-      if (record.expires_at !== null) this.#expiring.add(key);
-      this.#embedder.observe?.(record.text, 1);
+      this.#track(key, record, rows[i]!.vector);
     }
     return stored.map((s) => s.record);
   }
@@ -223,10 +235,11 @@ export class LongTermMemory {
     }
     const after = await this.storage.update(tenantId, id, patch, vector, Date.now());
     if (after === undefined) return undefined;
-    if (after.record.expires_at === null) this.#expiring.delete(after.key);
-    else this.#expiring.add(after.key);
+    this.#catalog.setExpiry(after.key, after.record.expires_at);
     if (vector !== undefined) {
-      this.#index.upsert(after.key, vector);
+      const partition = this.#catalog.add(after.key, after.record);
+      this.#lexical.add(after.key, after.record.tenant_id, partition, after.record.text);
+      this.#index.upsert(after.key, vector, partition);
       this.#embedder.observe?.(before.record.text, -1);
       this.#embedder.observe?.(after.record.text, 1);
     }
@@ -238,15 +251,15 @@ export class LongTermMemory {
     const before = await this.storage.get(tenantId, id);
     const key = await this.storage.delete(tenantId, id, Date.now());
     if (key === undefined) return false;
-    this.#forget(key, tenantId, before?.record.text);
+    this.#forget(key, before?.record.text);
     return true;
   }
 
-  #forget(key: number, tenantId: string, text: string | undefined): void {
+  #forget(key: number, text: string | undefined): void {
     if (!this.#index.has(key)) return;
     this.#index.remove(key);
-    this.#count(tenantId, -1);
-    this.#expiring.delete(key);
+    this.#catalog.remove(key);
+    this.#lexical.remove(key);
     if (text !== undefined) this.#embedder.observe?.(text, -1);
   }
 
@@ -262,11 +275,11 @@ export class LongTermMemory {
   async search(query: SearchQuery, signal?: AbortSignal, parent?: Span): Promise<SearchResult> {
     const needsVectors = query.mode === 'semantic' || query.mode === 'hybrid' || query.vector !== undefined;
     if (needsVectors) this.#requireEmbedder();
-    const owned = this.#tenants.get(query.tenant_id) ?? 0;
     return this.#search.run(query, {
       embedder: this.#mismatch === undefined ? this.#embedder : undefined,
       index: this.#index,
-      ownsIndex: owned > 0 && owned === this.#index.size && this.#expiring.size === 0,
+      catalog: this.#catalog,
+      lexical: this.#lexical,
       signal,
       parent,
     });
@@ -275,7 +288,7 @@ export class LongTermMemory {
   /** Removes expired memories now; how many. */
   async purgeExpired(): Promise<number> {
     const removed = await this.storage.purgeExpired(Date.now());
-    for (const item of removed) this.#forget(item.key, item.tenant_id, item.text);
+    for (const item of removed) this.#forget(item.key, item.text);
     return removed.length;
   }
 
@@ -293,17 +306,15 @@ export class LongTermMemory {
    */
   async reindex(embedder: Embedder, onProgress?: (done: number) => void): Promise<number> {
     const index = new VectorIndex({ ...this.#indexOptions, dimensions: embedder.dimensions });
+    const into: Indexes = { catalog: new ScopeCatalog(), lexical: new LexicalIndex(), index, embedder };
     let done = 0;
-    this.#tenants.clear();
-    this.#expiring.clear();
     for await (const batch of this.storage.vectors()) {
       const vectors = await embedder.embedDocuments(batch.map((item) => item.text));
       await this.storage.replaceVectors(batch.map((item, i) => ({ key: item.key, vector: vectors[i]! })));
+      const records = await this.storage.byKeys(batch.map((item) => item.key));
       for (let i = 0; i < batch.length; i++) {
-        index.upsert(batch[i]!.key, vectors[i]!);
-        this.#count(batch[i]!.tenant_id, 1);
-        if (batch[i]!.expires_at !== null) this.#expiring.add(batch[i]!.key);
-        embedder.observe?.(batch[i]!.text, 1);
+        const record = records.get(batch[i]!.key);
+        if (record !== undefined) this.#track(batch[i]!.key, record, vectors[i]!, into);
       }
       done += batch.length;
       onProgress?.(done);
@@ -312,6 +323,8 @@ export class LongTermMemory {
     index.ensureHnsw();
     this.#embedder = embedder;
     this.#index = index;
+    this.#catalog = into.catalog;
+    this.#lexical = into.lexical;
     this.#mismatch = undefined;
     return done;
   }

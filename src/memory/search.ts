@@ -3,7 +3,6 @@ import type { Span } from '../observability/index.js';
 import type { Embedder } from './embedder.js';
 import {
   type ComponentScore,
-  type MemoryFilter,
   type MemoryStorage,
   SEARCH_MODES,
   type SearchHit,
@@ -12,6 +11,8 @@ import {
   type SearchResult,
 } from './types.js';
 import { checkVector } from './validate.js';
+import type { LexicalIndex } from './lexical-index.js';
+import { type ScopeCatalog, type Selection, selectionSize } from './scope-catalog.js';
 import type { VectorIndex, VectorMatch } from './vector-index.js';
 
 /** Reciprocal-rank fusion constant: the usual 60 (Cormack et al.). */
@@ -37,8 +38,10 @@ export interface SearchContext {
   /** Undefined when the stored vectors belong to another embedder. */
   embedder: Embedder | undefined;
   index: VectorIndex;
-  /** True when every vector in the index belongs to the searching tenant and none can expire. */
-  ownsIndex: boolean;
+  /** Answers scope-only filters without storage. */
+  catalog: ScopeCatalog;
+  /** BM25 over the indexed memories: the lexical side of hybrid search. */
+  lexical: LexicalIndex;
   signal?: AbortSignal | undefined;
   /** The span a search runs in (recall inside a task). */
   parent?: Span | undefined;
@@ -47,11 +50,6 @@ export interface SearchContext {
 interface Ranked {
   key: number;
   score: number;
-}
-
-function hasNarrowing(filter: MemoryFilter | undefined): boolean {
-  if (filter === undefined) return false;
-  return Object.values(filter).some((value) => value !== undefined);
 }
 
 /**
@@ -133,19 +131,23 @@ export class MemorySearch {
       const depth = mode === 'hybrid' ? Math.max(topK * 3, 50) : topK;
       let lexical: Ranked[] = [];
       let semantic: VectorMatch[] = [];
-      if (mode === 'fulltext' || mode === 'hybrid') {
+      if (mode === 'fulltext') {
         lexical = await this.#storage.fulltext(tenant, text, filter, depth, now);
         record(scores, lexical, 'fulltext');
-      }
-      if (mode === 'semantic' || mode === 'hybrid') {
+      } else {
         const vector = await this.#queryVector(query, text, context);
-        let keys: number[] | undefined;
-        if (context.ownsIndex && !hasNarrowing(filter)) keys = undefined;
-        else keys = await this.#storage.filterKeys(tenant, filter, now);
-        candidates = keys === undefined ? context.index.size : keys.length;
+        const selection: Selection = context.catalog.select(tenant, filter, now) ?? {
+          kind: 'keys',
+          keys: await this.#storage.filterKeys(tenant, filter, now),
+        };
+        candidates = selectionSize(selection);
         strategy = context.index.strategy(candidates);
-        semantic = context.index.search(vector, depth, keys);
+        semantic = context.index.search(vector, depth, selection);
         record(scores, semantic, 'semantic');
+        if (mode === 'hybrid') {
+          lexical = context.lexical.search(tenant, text, depth, selection);
+          record(scores, lexical, 'fulltext');
+        }
       }
       if (mode === 'hybrid') {
         ranked = fuse(
