@@ -117,10 +117,7 @@ export class LongTermMemory {
       this.#indexPath === undefined ? undefined : this.#index.load(this.#indexPath, embedder.name);
     for await (const batch of this.storage.vectors()) {
       const records = await this.storage.byKeys(batch.map((item) => item.key));
-      for (const item of batch) {
-        const record = records.get(item.key);
-        if (record !== undefined) this.#track(item.key, record, item.vector);
-      }
+      this.#track(batch.map((item) => ({ key: item.key, record: records.get(item.key), vector: item.vector })));
     }
     if (saved !== undefined) {
       const changes = await this.storage.changesSince(saved);
@@ -129,12 +126,23 @@ export class LongTermMemory {
     this.#index.ensureHnsw();
   }
 
-  /** Puts a stored memory into the catalog, the lexical index, the vector index and the embedder's statistics. */
-  #track(key: number, record: MemoryRecord, vector: Float32Array, into: Indexes = this.#indexes()): void {
-    const partition = into.catalog.add(key, record);
-    into.lexical.add(key, record.tenant_id, partition, record.text);
-    into.index.upsert(key, vector, partition);
-    into.embedder.observe?.(record.text, 1);
+  /**
+   * Puts stored memories into the catalog, the lexical index, the embedder's statistics and (as one
+   * batch) the vector index.
+   */
+  #track(
+    batch: readonly { key: number; record: MemoryRecord | undefined; vector: Float32Array }[],
+    into: Indexes = this.#indexes(),
+  ): void {
+    const vectors: { key: number; vector: Float32Array; partition: string }[] = [];
+    for (const { key, record, vector } of batch) {
+      if (record === undefined) continue;
+      const partition = into.catalog.add(key, record);
+      into.lexical.add(key, record.tenant_id, partition, record.text);
+      into.embedder.observe?.(record.text, 1);
+      vectors.push({ key, vector, partition });
+    }
+    into.index.upsertMany(vectors);
   }
 
   #indexes(): Indexes {
@@ -203,10 +211,7 @@ export class LongTermMemory {
       return { record, vector: vectors[i]! };
     });
     const stored = await this.storage.insert(rows);
-    for (let i = 0; i < stored.length; i++) {
-      const { key, record } = stored[i]!;
-      this.#track(key, record, rows[i]!.vector);
-    }
+    this.#track(stored.map(({ key, record }, i) => ({ key, record, vector: rows[i]!.vector })));
     return stored.map((s) => s.record);
   }
 
@@ -312,10 +317,10 @@ export class LongTermMemory {
       const vectors = await embedder.embedDocuments(batch.map((item) => item.text));
       await this.storage.replaceVectors(batch.map((item, i) => ({ key: item.key, vector: vectors[i]! })));
       const records = await this.storage.byKeys(batch.map((item) => item.key));
-      for (let i = 0; i < batch.length; i++) {
-        const record = records.get(batch[i]!.key);
-        if (record !== undefined) this.#track(batch[i]!.key, record, vectors[i]!, into);
-      }
+      this.#track(
+        batch.map((item, i) => ({ key: item.key, record: records.get(item.key), vector: vectors[i]! })),
+        into,
+      );
       done += batch.length;
       onProgress?.(done);
     }

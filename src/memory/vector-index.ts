@@ -39,12 +39,15 @@ function standalone(vector: Float32Array): Float32Array {
   return vector.byteOffset === 0 ? vector : vector.slice();
 }
 
-/** Scales `row` of `data` (from `vector`) to unit length; a zero vector stays zero. */
+/** Writes `vector` into `data` at `offset`, scaled to unit length; a zero vector stays zero. */
 function writeUnit(data: Float32Array, offset: number, vector: Float32Array): void {
+  data.set(vector, offset);
+  const end = offset + vector.length;
   let norm = 0;
-  for (let i = 0; i < vector.length; i++) norm += vector[i]! * vector[i]!;
+  for (let i = offset; i < end; i++) norm += data[i]! * data[i]!;
+  if (norm === 1) return;
   const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
-  for (let i = 0; i < vector.length; i++) data[offset + i] = vector[i]! * scale;
+  for (let i = offset; i < end; i++) data[i]! *= scale;
 }
 
 function unit(vector: Float32Array): Float32Array {
@@ -153,11 +156,35 @@ export class VectorIndex {
 
   /** Adds or replaces a vector; `partition` groups vectors searched together (default: one group). */
   upsert(key: number, vector: Float32Array, partition = ''): void {
-    if (vector.length !== this.dimensions)
-      throw new RangeError(`vector has ${vector.length} dimensions, the index ${this.dimensions}`);
+    this.upsertMany([{ key, vector, partition }]);
+  }
+
+  /** Adds or replaces vectors; the HNSW index (if built) takes them in one multi-threaded batch. */
+  upsertMany(items: readonly { key: number; vector: Float32Array; partition: string }[]): void {
+    const hnsw = this.#hnsw;
+    for (const { key, vector, partition } of items) {
+      if (vector.length !== this.dimensions)
+        throw new RangeError(`vector has ${vector.length} dimensions, the index ${this.dimensions}`);
+      this.#put(key, vector, partition);
+    }
+    if (hnsw !== undefined) {
+      const d = this.dimensions;
+      const keys = new BigUint64Array(items.length);
+      const matrix = new Float32Array(items.length * d);
+      items.forEach(({ key }, i) => {
+        keys[i] = BigInt(key);
+        matrix.set(this.vector(key)!, i * d);
+      });
+      hnsw.add(keys, matrix, 0);
+    } else if (this.#loaded === undefined && this.size >= this.#options.hnswThreshold) this.#buildHnsw();
+  }
+
+  #put(key: number, vector: Float32Array, partition: string): void {
     let arena = this.#where.get(key);
     if (arena !== undefined && this.#arenas.get(partition) !== arena) {
-      this.#drop(key, arena);
+      arena.delete(key);
+      this.#where.delete(key);
+      this.#dropIfEmpty(arena);
       arena = undefined;
     }
     if (arena === undefined) {
@@ -167,24 +194,22 @@ export class VectorIndex {
         this.#arenas.set(partition, arena);
       }
       this.#where.set(key, arena);
-    } else if (this.#hnsw !== undefined) {
-      this.#hnsw.remove(BigInt(key));
     }
+    // A replaced vector leaves the HNSW index first (the batch adds it back).
+    if (this.#hnsw?.contains(BigInt(key)) === true) this.#hnsw.remove(BigInt(key));
     arena.put(key, vector);
-    if (this.#hnsw !== undefined) this.#hnsw.add(BigInt(key), arena.row(key)!.slice());
-    else if (this.#loaded === undefined && this.size >= this.#options.hnswThreshold) this.#buildHnsw();
   }
 
   remove(key: number): void {
     const arena = this.#where.get(key);
     if (arena === undefined) return;
-    this.#drop(key, arena);
+    arena.delete(key);
+    this.#where.delete(key);
+    this.#dropIfEmpty(arena);
     this.#hnsw?.remove(BigInt(key));
   }
 
-  #drop(key: number, arena: Arena): void {
-    arena.delete(key);
-    this.#where.delete(key);
+  #dropIfEmpty(arena: Arena): void {
     if (arena.size > 0) return;
     for (const [partition, candidate] of this.#arenas)
       if (candidate === arena) this.#arenas.delete(partition);
