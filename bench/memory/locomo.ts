@@ -51,8 +51,11 @@ async function loadConversation(file: string): Promise<{ memory: LongTermMemory;
     const date = String(data[`session_${s}_date_time`] ?? '');
     for (const turn of data[`session_${s}`] as Turn[]) {
       const caption = turn.blip_caption === undefined ? '' : ` [shares ${turn.blip_caption}]`;
+      // Each LoCoMo session is a session of the memory: hybrid search lends a turn part of its
+      // neighbours' scores within it.
       items.push({
         text: `${turn.speaker}: ${turn.text}${caption}`,
+        session_id: `${file}#${s}`,
         metadata: { dia_id: turn.dia_id, speaker: turn.speaker, session: s, date },
       });
     }

@@ -28,6 +28,8 @@ type Scope = Pick<MemoryRecord, 'tenant_id' | 'user_id' | 'agent_id' | 'session_
 
 interface Entry {
   partition: string;
+  /** The tenant's session, as a key of `#sessions`. */
+  sessionKey: string | null;
   agent: string | null;
   session: string | null;
   expires: number | null;
@@ -48,6 +50,8 @@ export class ScopeCatalog {
   readonly #tenants = new Map<string, Set<string>>();
   /** Expiry instants of the memories that have one, by partition. */
   readonly #expiring = new Map<string, Map<number, number>>();
+  /** Keys of each session of each tenant, ascending: the order memories were added in. */
+  readonly #sessions = new Map<string, number[]>();
 
   get size(): number {
     return this.#entries.size;
@@ -57,8 +61,19 @@ export class ScopeCatalog {
   add(key: number, scope: Scope): string {
     this.remove(key);
     const partition = partitionOf(scope.tenant_id, scope.user_id);
+    const sessionKey = scope.session_id === null ? null : JSON.stringify([scope.tenant_id, scope.session_id]);
+    if (sessionKey !== null) {
+      let keys = this.#sessions.get(sessionKey);
+      if (keys === undefined) {
+        keys = [];
+        this.#sessions.set(sessionKey, keys);
+      }
+      if (keys.length === 0 || keys[keys.length - 1]! < key) keys.push(key);
+      else keys.splice(lowerBound(keys, key), 0, key);
+    }
     this.#entries.set(key, {
       partition,
+      sessionKey,
       agent: scope.agent_id,
       session: scope.session_id,
       expires: null,
@@ -101,6 +116,11 @@ export class ScopeCatalog {
     if (entry === undefined) return;
     this.setExpiry(key, null);
     this.#entries.delete(key);
+    if (entry.sessionKey !== null) {
+      const keys = this.#sessions.get(entry.sessionKey)!;
+      keys.splice(lowerBound(keys, key), 1);
+      if (keys.length === 0) this.#sessions.delete(entry.sessionKey);
+    }
     const keys = this.#partitions.get(entry.partition)!;
     keys.delete(key);
     if (keys.size > 0) return;
@@ -109,6 +129,31 @@ export class ScopeCatalog {
     const partitions = this.#tenants.get(tenant)!;
     partitions.delete(entry.partition);
     if (partitions.size === 0) this.#tenants.delete(tenant);
+  }
+
+  /** The memories added just before and just after `key` in its session (none without a session). */
+  neighbours(key: number): number[] {
+    const sessionKey = this.#entries.get(key)?.sessionKey;
+    if (sessionKey === undefined || sessionKey === null) return [];
+    const keys = this.#sessions.get(sessionKey)!;
+    const at = lowerBound(keys, key);
+    const out: number[] = [];
+    if (at > 0) out.push(keys[at - 1]!);
+    if (at + 1 < keys.length) out.push(keys[at + 1]!);
+    return out;
+  }
+
+  /** Whether a memory is in a selection. */
+  member(selection: Selection): (key: number) => boolean {
+    if (selection.kind === 'keys') {
+      const keys = new Set(selection.keys);
+      return (key) => keys.has(key);
+    }
+    const partitions = new Set(selection.partitions);
+    return (key) => {
+      const entry = this.#entries.get(key);
+      return entry !== undefined && partitions.has(entry.partition) && !selection.exclude.has(key);
+    };
   }
 
   /** The partitions of a tenant (for searches over all of its memories). */
@@ -161,4 +206,16 @@ export class ScopeCatalog {
     }
     return { kind: 'partitions', partitions, exclude, size: size - exclude.size };
   }
+}
+
+/** The index of the first element ≥ `key` in an ascending array. */
+function lowerBound(keys: readonly number[], key: number): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
