@@ -151,7 +151,12 @@ function report(name: string, value: number, unit: string, target: string): void
   const data = all.subarray(0, GLOBAL * DIM);
   const queries = all.slice(GLOBAL * DIM);
   const rssBefore = process.memoryUsage().rss;
-  const index = new VectorIndex({ dimensions: DIM, hnswThreshold: 0, exactThreshold: 0, expansionSearch: EF });
+  const index = new VectorIndex({
+    dimensions: DIM,
+    hnswThreshold: 0,
+    exactThreshold: 0,
+    expansionSearch: EF,
+  });
   // Built in chunks (one multi-threaded usearch add each), stopping once past the time budget.
   const t0 = performance.now();
   let built = 0;
@@ -179,7 +184,8 @@ function report(name: string, value: number, unit: string, target: string): void
     for (const m of approximate) if (truth.has(m.key)) found++;
   }
   const label = built.toLocaleString('en-US');
-  if (built < GLOBAL) console.log(`global: the build budget (${BUDGET_S} s) stopped it at ${label} of ${GLOBAL}`);
+  if (built < GLOBAL)
+    console.log(`global: the build budget (${BUDGET_S} s) stopped it at ${label} of ${GLOBAL}`);
   report(
     `global ANN (HNSW f16, ef ${EF}), ${label} memories, p50`,
     round(percentile(times, 50)),

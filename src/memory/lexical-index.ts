@@ -148,7 +148,8 @@ export class LexicalIndex {
       else stats.df.set(term, df);
     }
     if (partition.size === 0) {
-      for (const [id, candidate] of this.#partitions) if (candidate === partition) this.#partitions.delete(id);
+      for (const [id, candidate] of this.#partitions)
+        if (candidate === partition) this.#partitions.delete(id);
       stats.partitions.delete(partition);
     }
     if (stats.documents === 0) this.#tenants.delete(document.tenant);
@@ -209,7 +210,8 @@ export class LexicalIndex {
 /** The `limit` highest-scoring of parallel `keys` and `values`, best first, ties by key. */
 export function best(keys: readonly number[], values: readonly number[], limit: number): LexicalMatch[] {
   // Many matches: only those at or above the limit-th best score (found by selection) are sorted.
-  const cut = values.length > limit * 4 ? kthLargest(Float64Array.from(values), limit) : Number.NEGATIVE_INFINITY;
+  const cut =
+    values.length > limit * 4 ? kthLargest(Float64Array.from(values), limit) : Number.NEGATIVE_INFINITY;
   const out: LexicalMatch[] = [];
   for (let i = 0; i < keys.length; i++) if (values[i]! >= cut) out.push({ key: keys[i]!, score: values[i]! });
   return out.sort((a, b) => b.score - a.score || a.key - b.key).slice(0, limit);

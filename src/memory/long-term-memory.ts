@@ -117,7 +117,9 @@ export class LongTermMemory {
       this.#indexPath === undefined ? undefined : this.#index.load(this.#indexPath, embedder.name);
     for await (const batch of this.storage.vectors()) {
       const records = await this.storage.byKeys(batch.map((item) => item.key));
-      this.#track(batch.map((item) => ({ key: item.key, record: records.get(item.key), vector: item.vector })));
+      this.#track(
+        batch.map((item) => ({ key: item.key, record: records.get(item.key), vector: item.vector })),
+      );
     }
     if (saved !== undefined) {
       const changes = await this.storage.changesSince(saved);

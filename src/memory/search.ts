@@ -1,6 +1,8 @@
 import { InvalidRequestError } from '../errors.js';
 import type { Span } from '../observability/index.js';
 import type { Embedder } from './embedder.js';
+import type { LexicalIndex } from './lexical-index.js';
+import { type ScopeCatalog, type Selection, selectionSize } from './scope-catalog.js';
 import {
   type ComponentScore,
   type MemoryStorage,
@@ -11,8 +13,6 @@ import {
   type SearchResult,
 } from './types.js';
 import { checkVector } from './validate.js';
-import type { LexicalIndex } from './lexical-index.js';
-import { type ScopeCatalog, type Selection, selectionSize } from './scope-catalog.js';
 import type { VectorIndex, VectorMatch } from './vector-index.js';
 
 /** Reciprocal-rank fusion constant: the usual 60 (Cormack et al.). */
@@ -233,6 +233,9 @@ function withContext(ranked: Ranked[], share: number, neighbours: (key: number) 
 
 /** Weighted reciprocal-rank fusion; ties broken by row key so results are stable. */
 export function fuse(lexical: Ranked[], semantic: Ranked[], wLexical: number, wSemantic: number): Ranked[] {
+  // A zero weight turns its component off rather than adding its hits with no score.
+  if (wLexical === 0) lexical = [];
+  if (wSemantic === 0) semantic = [];
   const fused = new Map<number, number>();
   for (let i = 0; i < lexical.length; i++) {
     const key = lexical[i]!.key;

@@ -389,11 +389,14 @@ export class VectorIndex {
     const hnsw = this.#newHnsw();
     for (const arena of this.#arenas.values()) {
       if (arena.size === 0) continue;
-      hnsw.add(BigUint64Array.from(arena.keys, (key) => BigInt(key)), arena.matrix(), 0);
+      hnsw.add(
+        BigUint64Array.from(arena.keys, (key) => BigInt(key)),
+        arena.matrix(),
+        0,
+      );
     }
     this.#hnsw = hnsw;
   }
-
 
   #newHnsw(): Index {
     return new usearch.Index({
