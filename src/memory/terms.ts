@@ -6,16 +6,29 @@ import { contentWords } from './stopwords.js';
  * in-memory BM25 index and the hashing embedder both use them.
  */
 export function terms(text: string): string[] {
-  return contentWords(text).map(stem);
+  return contentWords(text).map(cachedStem);
 }
 
-const VOWEL = /[aeiou]/;
+/** Stems of recent words: a vocabulary is far smaller than the text it indexes. */
+const stems = new Map<string, string>();
+const STEM_CACHE = 100_000;
+
+function cachedStem(word: string): string {
+  let stemmed = stems.get(word);
+  if (stemmed === undefined) {
+    stemmed = stem(word);
+    if (stems.size >= STEM_CACHE) stems.clear();
+    stems.set(word, stemmed);
+  }
+  return stemmed;
+}
 
 /** True when `word[i]` is a consonant in Porter's sense (a `y` after a consonant is a vowel). */
 function consonant(word: string, i: number): boolean {
-  const c = word[i]!;
-  if (VOWEL.test(c)) return false;
-  if (c === 'y') return i === 0 || !consonant(word, i - 1);
+  const c = word.charCodeAt(i);
+  // a e i o u
+  if (c === 97 || c === 101 || c === 105 || c === 111 || c === 117) return false;
+  if (c === 121) return i === 0 || !consonant(word, i - 1);
   return true;
 }
 
