@@ -207,8 +207,12 @@ if (process.env.BENCH_UPDATE_DOCS !== '0') {
     'memory',
     '### Memory (`npm run bench:memory`)\n\n' +
       `Measured on the shared 2-core machine under load from other work (load average ${loadavg()[0]!.toFixed(1)}): ` +
-      'provisional figures, several times slower than on an idle machine. The global ANN run used ' +
-      `${GLOBAL.toLocaleString('en-US')} memories (\`npm run bench:memory -- --global 1000000\` for the target size). ` +
+      'provisional figures, several times slower than on an idle machine. The global ANN run asked for ' +
+      `${GLOBAL.toLocaleString('en-US')} memories (\`npm run bench:memory -- --global 1000000 --budget 1200\` for the ` +
+      'target size; the build stops after the chunk that passes the budget and measures the size reached). ' +
+      'Scoped search: vectors in one dense unit-length matrix per user searched in place by SIMD inner product, ' +
+      'scope filters answered by an in-memory catalog, hybrid BM25 from in-memory postings per user ' +
+      '(discuss/0201-memory-search-performance-and-quality.md). ' +
       'mem0ai and @mastra/memory were not run side by side: see discuss/0200-agent-memory.md.\n\n' +
       table(header, rows),
   );
