@@ -32,6 +32,11 @@ export interface LongTermMemoryOptions {
   maxBatch?: number;
   /** Metrics and tracing of searches. */
   observer?: SearchObserver | undefined;
+  /**
+   * Other processes write to the same storage (nodes sharing Postgres): every search first
+   * applies their changes to the vector index (one indexed read when there are none).
+   */
+  shared?: boolean | undefined;
 }
 
 /** The in-memory indexes a stored memory is tracked in. */
@@ -41,6 +46,9 @@ interface Indexes {
   index: VectorIndex;
   embedder: Embedder;
 }
+
+/** Memories read per round trip when catching up on other processes' changes. */
+const CATCH_UP_BATCH = 5000;
 
 /** A memory with everything an import carries (id and times kept as exported). */
 export type ImportedMemory = NewMemory & { id?: string; created_at?: number; updated_at?: number };
@@ -68,6 +76,12 @@ export class LongTermMemory {
   /** Set when the stored vectors came from another embedder. */
   #mismatch: EmbedderStamp | undefined;
   #sweeper: NodeJS.Timeout | undefined;
+  readonly #shared: boolean;
+  /** The history sequence the index reflects (shared storage only). */
+  #seq = 0;
+  /** The catch-up that runs next, once the one in flight is done; searches arriving now join it. */
+  #nextCatchUp: Promise<void> | undefined;
+  #catchingUp: Promise<void> = Promise.resolve();
 
   private constructor(options: LongTermMemoryOptions) {
     this.storage = options.storage;
@@ -82,6 +96,7 @@ export class LongTermMemory {
     this.maxBatch = options.maxBatch ?? 1000;
     this.#index = new VectorIndex({ ...this.#indexOptions, dimensions: options.embedder.dimensions });
     this.#search = new MemorySearch(this.storage, options.observer);
+    this.#shared = options.shared ?? false;
   }
 
   /** Opens the memory: checks the recorded embedder and loads vectors into the index. */
@@ -113,6 +128,8 @@ export class LongTermMemory {
     }
     if (stamp === undefined)
       await this.storage.setEmbedder({ name: embedder.name, dimensions: embedder.dimensions });
+    // Read before loading: changes made while loading are applied again by the first catch-up.
+    if (this.#shared) this.#seq = (await this.storage.changesSince(Number.MAX_SAFE_INTEGER)).seq;
     const saved =
       this.#indexPath === undefined ? undefined : this.#index.load(this.#indexPath, embedder.name);
     for await (const batch of this.storage.vectors()) {
@@ -130,7 +147,8 @@ export class LongTermMemory {
 
   /**
    * Puts stored memories into the catalog, the lexical index, the embedder's statistics and (as one
-   * batch) the vector index.
+   * batch) the vector index; idempotent (a catch-up may bring a memory again: it replaces what the
+   * indexes held, and the embedder counts it once).
    */
   #track(
     batch: readonly { key: number; record: MemoryRecord | undefined; vector: Float32Array }[],
@@ -139,9 +157,9 @@ export class LongTermMemory {
     const vectors: { key: number; vector: Float32Array; partition: string }[] = [];
     for (const { key, record, vector } of batch) {
       if (record === undefined) continue;
+      if (!into.index.has(key)) into.embedder.observe?.(record.text, 1);
       const partition = into.catalog.add(key, record);
       into.lexical.add(key, record.tenant_id, partition, record.text);
-      into.embedder.observe?.(record.text, 1);
       vectors.push({ key, vector, partition });
     }
     into.index.upsertMany(vectors);
@@ -244,11 +262,12 @@ export class LongTermMemory {
     if (after === undefined) return undefined;
     this.#catalog.setExpiry(after.key, after.record.expires_at);
     if (vector !== undefined) {
-      const partition = this.#catalog.add(after.key, after.record);
-      this.#lexical.add(after.key, after.record.tenant_id, partition, after.record.text);
-      this.#index.upsert(after.key, vector, partition);
-      this.#embedder.observe?.(before.record.text, -1);
-      this.#embedder.observe?.(after.record.text, 1);
+      // Not yet in the index (added by another node, not caught up): `#track` counts it in.
+      if (this.#index.has(after.key)) {
+        this.#embedder.observe?.(before.record.text, -1);
+        this.#embedder.observe?.(after.record.text, 1);
+      }
+      this.#track([{ key: after.key, record: after.record, vector }]);
     }
     return after.record;
   }
@@ -282,6 +301,9 @@ export class LongTermMemory {
   async search(query: SearchQuery, signal?: AbortSignal, parent?: Span): Promise<SearchResult> {
     const needsVectors = query.mode === 'semantic' || query.mode === 'hybrid' || query.vector !== undefined;
     if (needsVectors) this.#requireEmbedder();
+    // Full-text and exact search read only storage; the indexes matter to the other modes.
+    const indexed = query.mode !== 'fulltext' && query.mode !== 'exact';
+    if (this.#shared && indexed && this.#mismatch === undefined) await this.#catchUp();
     return this.#search.run(query, {
       embedder: this.#mismatch === undefined ? this.#embedder : undefined,
       index: this.#index,
@@ -290,6 +312,44 @@ export class LongTermMemory {
       signal,
       parent,
     });
+  }
+
+  /**
+   * Applies other processes' changes to the index. Catch-ups run one at a time (two overlapping
+   * ones could apply an older read last); a caller arriving while one runs waits for the next,
+   * which starts after its arrival and so sees every write committed before it.
+   */
+  #catchUp(): Promise<void> {
+    if (this.#nextCatchUp !== undefined) return this.#nextCatchUp;
+    const next = this.#catchingUp.then(() => {
+      this.#nextCatchUp = undefined;
+      return this.#applyChanges();
+    });
+    this.#nextCatchUp = next;
+    this.#catchingUp = next.catch(() => {});
+    return next;
+  }
+
+  async #applyChanges(): Promise<void> {
+    const changes = await this.storage.changesSince(this.#seq);
+    // Bounded reads: a node back from a long pause may have many changes to apply.
+    for (let from = 0; from < changes.keys.length; from += CATCH_UP_BATCH) {
+      const keys = changes.keys.slice(from, from + CATCH_UP_BATCH);
+      const [records, vectors] = await Promise.all([
+        this.storage.byKeys(keys),
+        this.storage.vectorsByKeys(keys),
+      ]);
+      const found: { key: number; record: MemoryRecord; vector: Float32Array }[] = [];
+      for (const key of keys) {
+        const record = records.get(key);
+        const vector = vectors.get(key);
+        // Another node's old text is unknown here, so the embedder's statistics skip it.
+        if (record === undefined || vector === undefined) this.#forget(key, undefined);
+        else found.push({ key, record, vector });
+      }
+      this.#track(found);
+    }
+    this.#seq = Math.max(this.#seq, changes.seq);
   }
 
   /** Removes expired memories now; how many. */
