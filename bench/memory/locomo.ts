@@ -62,8 +62,11 @@ async function loadConversation(file: string): Promise<{ memory: LongTermMemory;
     const date = String(data[`session_${s}_date_time`] ?? '');
     for (const turn of data[`session_${s}`] as Turn[]) {
       const caption = turn.blip_caption === undefined ? '' : ` [shares ${turn.blip_caption}]`;
+      // Each LoCoMo session is a session of the memory: hybrid search lends a turn part of its
+      // neighbours' scores within it.
       items.push({
         text: `${turn.speaker}: ${turn.text}${caption}`,
+        session_id: `${file}#${s}`,
         metadata: { dia_id: turn.dia_id, speaker: turn.speaker, session: s, date },
       });
     }
@@ -121,9 +124,12 @@ if (POSTGRES && process.env.BENCH_UPDATE_DOCS !== '0') {
   updateDocs(
     'memory-locomo',
     `### Memory retrieval quality: LoCoMo (${files.length} conversations, ${asked} questions, categories 1–4)\n\n` +
-      `Evidence recall@k, offline hashing embedder, no LLM. \`npm run bench:locomo\`. Plain BM25 over the turns ` +
-      'scores about 0.61 recall@10; with the offline embedder, hybrid only matches it (the hashing vectors are a ' +
-      'weaker lexical signal); a model embedder (`memory.embedder.kind: openai`) is needed to beat it.\n\n' +
+      `Evidence recall@k, offline hashing embedder, no LLM. \`npm run bench:locomo\`. Each turn is a memory, ` +
+      'its LoCoMo session its `session_id`. `fulltext` is plain BM25 (FTS5); `hybrid` (the default) fuses ' +
+      "in-memory BM25 and the hashing vectors by RRF after lending each turn 0.3 of its session neighbours' " +
+      'scores (`weights.context`): fusing the two rankings alone only matched BM25, since the hashing vectors ' +
+      'are a second lexical signal; the neighbours carry what BM25 misses, the reply to a matching turn ' +
+      '(discuss/0201-memory-search-performance-and-quality.md).\n\n' +
       table(header, rows),
   );
 }

@@ -2,6 +2,8 @@ import { ConflictError, InvalidRequestError } from '../errors.js';
 import { uuidv7 } from '../lib/ids.js';
 import type { Span } from '../observability/index.js';
 import type { Embedder } from './embedder.js';
+import { LexicalIndex } from './lexical-index.js';
+import { ScopeCatalog } from './scope-catalog.js';
 import { MemorySearch, type SearchObserver } from './search.js';
 import type {
   EmbedderStamp,
@@ -37,6 +39,14 @@ export interface LongTermMemoryOptions {
   shared?: boolean | undefined;
 }
 
+/** The in-memory indexes a stored memory is tracked in. */
+interface Indexes {
+  catalog: ScopeCatalog;
+  lexical: LexicalIndex;
+  index: VectorIndex;
+  embedder: Embedder;
+}
+
 /** Memories read per round trip when catching up on other processes' changes. */
 const CATCH_UP_BATCH = 5000;
 
@@ -59,10 +69,10 @@ export class LongTermMemory {
   /** Memories one `add` may carry. */
   readonly maxBatch: number;
   readonly #search: MemorySearch;
-  /** Memories per tenant held in the index (a tenant owning all lets search skip the filter). */
-  readonly #tenants = new Map<string, number>();
-  /** Keys of indexed memories that have an `expires_at` (search must filter those). */
-  readonly #expiring = new Set<number>();
+  /** Scope and expiry of every indexed memory: scoped searches need no storage query. */
+  #catalog = new ScopeCatalog();
+  /** BM25 over the indexed memories, per partition: the lexical side of hybrid search. */
+  #lexical = new LexicalIndex();
   /** Set when the stored vectors came from another embedder. */
   #mismatch: EmbedderStamp | undefined;
   #sweeper: NodeJS.Timeout | undefined;
@@ -123,12 +133,10 @@ export class LongTermMemory {
     const saved =
       this.#indexPath === undefined ? undefined : this.#index.load(this.#indexPath, embedder.name);
     for await (const batch of this.storage.vectors()) {
-      for (const item of batch) {
-        this.#index.upsert(item.key, item.vector);
-        this.#count(item.tenant_id, 1);
-        if (item.expires_at !== null) this.#expiring.add(item.key);
-        embedder.observe?.(item.text, 1);
-      }
+      const records = await this.storage.byKeys(batch.map((item) => item.key));
+      this.#track(
+        batch.map((item) => ({ key: item.key, record: records.get(item.key), vector: item.vector })),
+      );
     }
     if (saved !== undefined) {
       const changes = await this.storage.changesSince(saved);
@@ -137,10 +145,28 @@ export class LongTermMemory {
     this.#index.ensureHnsw();
   }
 
-  #count(tenant: string, delta: number): void {
-    const next = (this.#tenants.get(tenant) ?? 0) + delta;
-    if (next <= 0) this.#tenants.delete(tenant);
-    else this.#tenants.set(tenant, next);
+  /**
+   * Puts stored memories into the catalog, the lexical index, the embedder's statistics and (as one
+   * batch) the vector index; idempotent (a catch-up may bring a memory again: it replaces what the
+   * indexes held, and the embedder counts it once).
+   */
+  #track(
+    batch: readonly { key: number; record: MemoryRecord | undefined; vector: Float32Array }[],
+    into: Indexes = this.#indexes(),
+  ): void {
+    const vectors: { key: number; vector: Float32Array; partition: string }[] = [];
+    for (const { key, record, vector } of batch) {
+      if (record === undefined) continue;
+      if (!into.index.has(key)) into.embedder.observe?.(record.text, 1);
+      const partition = into.catalog.add(key, record);
+      into.lexical.add(key, record.tenant_id, partition, record.text);
+      vectors.push({ key, vector, partition });
+    }
+    into.index.upsertMany(vectors);
+  }
+
+  #indexes(): Indexes {
+    return { catalog: this.#catalog, lexical: this.#lexical, index: this.#index, embedder: this.#embedder };
   }
 
   #requireEmbedder(): void {
@@ -205,19 +231,8 @@ export class LongTermMemory {
       return { record, vector: vectors[i]! };
     });
     const stored = await this.storage.insert(rows);
-    for (let i = 0; i < stored.length; i++) this.#put(stored[i]!.key, stored[i]!.record, rows[i]!.vector);
+    this.#track(stored.map(({ key, record }, i) => ({ key, record, vector: rows[i]!.vector })));
     return stored.map((s) => s.record);
-  }
-
-  /** Puts a stored memory's vector into the index; idempotent (a catch-up may bring it again). */
-  #put(key: number, record: MemoryRecord, vector: Float32Array): void {
-    if (!this.#index.has(key)) {
-      this.#count(record.tenant_id, 1);
-      this.#embedder.observe?.(record.text, 1);
-    }
-    this.#index.upsert(key, vector);
-    if (record.expires_at === null) this.#expiring.delete(key);
-    else this.#expiring.add(key);
   }
 
   async get(tenantId: string, id: string): Promise<MemoryRecord | undefined> {
@@ -245,15 +260,14 @@ export class LongTermMemory {
     }
     const after = await this.storage.update(tenantId, id, patch, vector, Date.now());
     if (after === undefined) return undefined;
-    if (after.record.expires_at === null) this.#expiring.delete(after.key);
-    else this.#expiring.add(after.key);
+    this.#catalog.setExpiry(after.key, after.record.expires_at);
     if (vector !== undefined) {
-      // Not yet in the index (added by another node, not caught up): `#put` counts it in.
+      // Not yet in the index (added by another node, not caught up): `#track` counts it in.
       if (this.#index.has(after.key)) {
         this.#embedder.observe?.(before.record.text, -1);
         this.#embedder.observe?.(after.record.text, 1);
       }
-      this.#put(after.key, after.record, vector);
+      this.#track([{ key: after.key, record: after.record, vector }]);
     }
     return after.record;
   }
@@ -263,15 +277,15 @@ export class LongTermMemory {
     const before = await this.storage.get(tenantId, id);
     const key = await this.storage.delete(tenantId, id, Date.now());
     if (key === undefined) return false;
-    this.#forget(key, tenantId, before?.record.text);
+    this.#forget(key, before?.record.text);
     return true;
   }
 
-  #forget(key: number, tenantId: string, text: string | undefined): void {
+  #forget(key: number, text: string | undefined): void {
     if (!this.#index.has(key)) return;
     this.#index.remove(key);
-    this.#count(tenantId, -1);
-    this.#expiring.delete(key);
+    this.#catalog.remove(key);
+    this.#lexical.remove(key);
     if (text !== undefined) this.#embedder.observe?.(text, -1);
   }
 
@@ -287,14 +301,14 @@ export class LongTermMemory {
   async search(query: SearchQuery, signal?: AbortSignal, parent?: Span): Promise<SearchResult> {
     const needsVectors = query.mode === 'semantic' || query.mode === 'hybrid' || query.vector !== undefined;
     if (needsVectors) this.#requireEmbedder();
-    // Full-text and exact search read only storage; the index matters to the other modes.
+    // Full-text and exact search read only storage; the indexes matter to the other modes.
     const indexed = query.mode !== 'fulltext' && query.mode !== 'exact';
     if (this.#shared && indexed && this.#mismatch === undefined) await this.#catchUp();
-    const owned = this.#tenants.get(query.tenant_id) ?? 0;
     return this.#search.run(query, {
       embedder: this.#mismatch === undefined ? this.#embedder : undefined,
       index: this.#index,
-      ownsIndex: owned > 0 && owned === this.#index.size && this.#expiring.size === 0,
+      catalog: this.#catalog,
+      lexical: this.#lexical,
       signal,
       parent,
     });
@@ -325,15 +339,15 @@ export class LongTermMemory {
         this.storage.byKeys(keys),
         this.storage.vectorsByKeys(keys),
       ]);
-      for (let i = 0; i < keys.length; i++) {
-        const key = keys[i]!;
+      const found: { key: number; record: MemoryRecord; vector: Float32Array }[] = [];
+      for (const key of keys) {
         const record = records.get(key);
         const vector = vectors.get(key);
         // Another node's old text is unknown here, so the embedder's statistics skip it.
-        if (record === undefined || vector === undefined)
-          this.#forget(key, changes.tenants[from + i]!, undefined);
-        else this.#put(key, record, vector);
+        if (record === undefined || vector === undefined) this.#forget(key, undefined);
+        else found.push({ key, record, vector });
       }
+      this.#track(found);
     }
     this.#seq = Math.max(this.#seq, changes.seq);
   }
@@ -341,7 +355,7 @@ export class LongTermMemory {
   /** Removes expired memories now; how many. */
   async purgeExpired(): Promise<number> {
     const removed = await this.storage.purgeExpired(Date.now());
-    for (const item of removed) this.#forget(item.key, item.tenant_id, item.text);
+    for (const item of removed) this.#forget(item.key, item.text);
     return removed.length;
   }
 
@@ -359,18 +373,16 @@ export class LongTermMemory {
    */
   async reindex(embedder: Embedder, onProgress?: (done: number) => void): Promise<number> {
     const index = new VectorIndex({ ...this.#indexOptions, dimensions: embedder.dimensions });
+    const into: Indexes = { catalog: new ScopeCatalog(), lexical: new LexicalIndex(), index, embedder };
     let done = 0;
-    this.#tenants.clear();
-    this.#expiring.clear();
     for await (const batch of this.storage.vectors()) {
       const vectors = await embedder.embedDocuments(batch.map((item) => item.text));
       await this.storage.replaceVectors(batch.map((item, i) => ({ key: item.key, vector: vectors[i]! })));
-      for (let i = 0; i < batch.length; i++) {
-        index.upsert(batch[i]!.key, vectors[i]!);
-        this.#count(batch[i]!.tenant_id, 1);
-        if (batch[i]!.expires_at !== null) this.#expiring.add(batch[i]!.key);
-        embedder.observe?.(batch[i]!.text, 1);
-      }
+      const records = await this.storage.byKeys(batch.map((item) => item.key));
+      this.#track(
+        batch.map((item, i) => ({ key: item.key, record: records.get(item.key), vector: vectors[i]! })),
+        into,
+      );
       done += batch.length;
       onProgress?.(done);
     }
@@ -378,6 +390,8 @@ export class LongTermMemory {
     index.ensureHnsw();
     this.#embedder = embedder;
     this.#index = index;
+    this.#catalog = into.catalog;
+    this.#lexical = into.lexical;
     this.#mismatch = undefined;
     return done;
   }

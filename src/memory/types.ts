@@ -125,8 +125,13 @@ export interface SearchQuery {
   top_k?: number | undefined;
   /** Results scoring below this are dropped (the score of the mode: cosine, BM25 or RRF). */
   min_score?: number | undefined;
-  /** Hybrid weights of the full-text and semantic rankings (default 1 and 0.5). */
-  weights?: { fulltext?: number | undefined; semantic?: number | undefined } | undefined;
+  /**
+   * Hybrid weights of the full-text and semantic rankings (default 1 and 0.5), and the share of
+   * its session neighbours' scores a memory gets (`context`, default 0.3; 0 turns it off).
+   */
+  weights?:
+    | { fulltext?: number | undefined; semantic?: number | undefined; context?: number | undefined }
+    | undefined;
 }
 
 /** The score a search component gave a hit, and its rank there (1 = best). */

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import usearch, { type Index, type Matches, MetricKind, ScalarKind } from 'usearch';
+import { type Selection, selectionSize } from './scope-catalog.js';
 
 /** A vector match: the memory's row key and its cosine similarity to the query. */
 export interface VectorMatch {
@@ -38,19 +39,100 @@ function standalone(vector: Float32Array): Float32Array {
   return vector.byteOffset === 0 ? vector : vector.slice();
 }
 
+/** Writes `vector` into `data` at `offset`, scaled to unit length; a zero vector stays zero. */
+function writeUnit(data: Float32Array, offset: number, vector: Float32Array): void {
+  data.set(vector, offset);
+  const end = offset + vector.length;
+  let norm = 0;
+  for (let i = offset; i < end; i++) norm += data[i]! * data[i]!;
+  if (norm === 1) return;
+  const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+  for (let i = offset; i < end; i++) data[i]! *= scale;
+}
+
+function unit(vector: Float32Array): Float32Array {
+  const out = new Float32Array(vector.length);
+  writeUnit(out, 0, vector);
+  return out;
+}
+
+/** The vectors of one partition, unit length, in one dense growable matrix (row = slot). */
+class Arena {
+  data: Float32Array;
+  readonly keys: number[] = [];
+  readonly slots = new Map<number, number>();
+  readonly #d: number;
+
+  constructor(dimensions: number) {
+    this.#d = dimensions;
+    this.data = new Float32Array(16 * dimensions);
+  }
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  put(key: number, vector: Float32Array): void {
+    const d = this.#d;
+    let slot = this.slots.get(key);
+    if (slot === undefined) {
+      slot = this.keys.length;
+      if ((slot + 1) * d > this.data.length) {
+        const grown = new Float32Array(this.data.length * 2);
+        grown.set(this.data);
+        this.data = grown;
+      }
+      this.keys.push(key);
+      this.slots.set(key, slot);
+    }
+    writeUnit(this.data, slot * d, vector);
+  }
+
+  delete(key: number): void {
+    const slot = this.slots.get(key)!;
+    const last = this.keys.length - 1;
+    const d = this.#d;
+    if (slot !== last) {
+      // The last row fills the hole: the matrix stays dense.
+      this.data.copyWithin(slot * d, last * d, last * d + d);
+      const moved = this.keys[last]!;
+      this.keys[slot] = moved;
+      this.slots.set(moved, slot);
+    }
+    this.keys.pop();
+    this.slots.delete(key);
+  }
+
+  row(key: number): Float32Array | undefined {
+    const slot = this.slots.get(key);
+    return slot === undefined ? undefined : this.data.subarray(slot * this.#d, (slot + 1) * this.#d);
+  }
+
+  /** The used rows, as an array at its buffer's start (what usearch reads). */
+  matrix(): Float32Array {
+    return this.data.subarray(0, this.size * this.#d);
+  }
+}
+
+/** A gathered subset is searched instead of its whole partition when smaller than this share. */
+const GATHER_SHARE = 0.5;
+
 /**
- * Every stored vector, in one growable matrix (row = slot), plus an HNSW index (usearch) over
- * them once the set is large. A search over a filtered set picks its strategy: exact SIMD search
- * over the gathered rows of a small set, or the HNSW index for a large one, asked for more
+ * Every stored vector, unit length, in one dense matrix per partition (a tenant's user), plus an
+ * HNSW index (usearch) over them once the set is large. Cosine similarity is the inner product
+ * of unit vectors, so exact search runs usearch's SIMD inner product straight over a partition's
+ * matrix: a user's memories need no gathering. A search over a selection picks its strategy:
+ * exact over the selected partitions (skipping excluded keys by asking for that many more) or
+ * over gathered rows of a small key set, or the HNSW index for a large selection, asked for more
  * neighbours until enough pass the filter (and exact search if it cannot give enough). So a
  * filter is always applied before the top-k cut.
  */
 export class VectorIndex {
   readonly dimensions: number;
   readonly #options: Required<Omit<VectorIndexOptions, 'dimensions'>>;
-  #data: Float32Array;
-  #keys: number[] = [];
-  readonly #slots = new Map<number, number>();
+  readonly #arenas = new Map<string, Arena>();
+  /** The arena of each key. */
+  readonly #where = new Map<number, Arena>();
   #scratch = new Float32Array(0);
   #hnsw: Index | undefined;
   /** A loaded HNSW index waiting for the matrix to fill before `resync` attaches it. */
@@ -66,61 +148,80 @@ export class VectorIndex {
       expansionAdd: options.expansionAdd ?? 128,
       expansionSearch: options.expansionSearch ?? 64,
     };
-    this.#data = new Float32Array(1024 * this.dimensions);
   }
 
   get size(): number {
-    return this.#keys.length;
+    return this.#where.size;
   }
 
-  /** Adds or replaces vectors. */
-  upsert(key: number, vector: Float32Array): void {
-    if (vector.length !== this.dimensions)
-      throw new RangeError(`vector has ${vector.length} dimensions, the index ${this.dimensions}`);
-    let slot = this.#slots.get(key);
-    if (slot === undefined) {
-      slot = this.#keys.length;
-      if ((slot + 1) * this.dimensions > this.#data.length) {
-        const grown = new Float32Array(this.#data.length * 2);
-        grown.set(this.#data);
-        this.#data = grown;
-      }
-      this.#keys.push(key);
-      this.#slots.set(key, slot);
-    } else if (this.#hnsw !== undefined) {
-      this.#hnsw.remove(BigInt(key));
+  /** Adds or replaces a vector; `partition` groups vectors searched together (default: one group). */
+  upsert(key: number, vector: Float32Array, partition = ''): void {
+    this.upsertMany([{ key, vector, partition }]);
+  }
+
+  /** Adds or replaces vectors; the HNSW index (if built) takes them in one multi-threaded batch. */
+  upsertMany(items: readonly { key: number; vector: Float32Array; partition: string }[]): void {
+    const hnsw = this.#hnsw;
+    for (const { key, vector, partition } of items) {
+      if (vector.length !== this.dimensions)
+        throw new RangeError(`vector has ${vector.length} dimensions, the index ${this.dimensions}`);
+      this.#put(key, vector, partition);
     }
-    this.#data.set(vector, slot * this.dimensions);
-    if (this.#hnsw !== undefined) this.#hnsw.add(BigInt(key), standalone(vector));
-    else if (this.#loaded === undefined && this.size >= this.#options.hnswThreshold) this.#buildHnsw();
+    if (hnsw !== undefined) {
+      const d = this.dimensions;
+      const keys = new BigUint64Array(items.length);
+      const matrix = new Float32Array(items.length * d);
+      items.forEach(({ key }, i) => {
+        keys[i] = BigInt(key);
+        matrix.set(this.vector(key)!, i * d);
+      });
+      hnsw.add(keys, matrix, 0);
+    } else if (this.#loaded === undefined && this.size >= this.#options.hnswThreshold) this.#buildHnsw();
+  }
+
+  #put(key: number, vector: Float32Array, partition: string): void {
+    let arena = this.#where.get(key);
+    if (arena !== undefined && this.#arenas.get(partition) !== arena) {
+      arena.delete(key);
+      this.#where.delete(key);
+      this.#dropIfEmpty(arena);
+      arena = undefined;
+    }
+    if (arena === undefined) {
+      arena = this.#arenas.get(partition);
+      if (arena === undefined) {
+        arena = new Arena(this.dimensions);
+        this.#arenas.set(partition, arena);
+      }
+      this.#where.set(key, arena);
+    }
+    // A replaced vector leaves the HNSW index first (the batch adds it back).
+    if (this.#hnsw?.contains(BigInt(key)) === true) this.#hnsw.remove(BigInt(key));
+    arena.put(key, vector);
   }
 
   remove(key: number): void {
-    const slot = this.#slots.get(key);
-    if (slot === undefined) return;
-    const last = this.#keys.length - 1;
-    const d = this.dimensions;
-    if (slot !== last) {
-      // The last row fills the hole: the matrix stays dense.
-      this.#data.copyWithin(slot * d, last * d, last * d + d);
-      const moved = this.#keys[last]!;
-      this.#keys[slot] = moved;
-      this.#slots.set(moved, slot);
-    }
-    this.#keys.pop();
-    this.#slots.delete(key);
+    const arena = this.#where.get(key);
+    if (arena === undefined) return;
+    arena.delete(key);
+    this.#where.delete(key);
+    this.#dropIfEmpty(arena);
     this.#hnsw?.remove(BigInt(key));
   }
 
-  has(key: number): boolean {
-    return this.#slots.has(key);
+  #dropIfEmpty(arena: Arena): void {
+    if (arena.size > 0) return;
+    for (const [partition, candidate] of this.#arenas)
+      if (candidate === arena) this.#arenas.delete(partition);
   }
 
-  /** The stored vector of a key (a view: copy it to keep it). */
+  has(key: number): boolean {
+    return this.#where.has(key);
+  }
+
+  /** The stored (unit-length) vector of a key (a view: copy it to keep it). */
   vector(key: number): Float32Array | undefined {
-    const slot = this.#slots.get(key);
-    if (slot === undefined) return undefined;
-    return this.#data.subarray(slot * this.dimensions, (slot + 1) * this.dimensions);
+    return this.#where.get(key)?.row(key);
   }
 
   /** The strategy a search over `candidates` vectors would use. */
@@ -129,75 +230,136 @@ export class VectorIndex {
   }
 
   /**
-   * The `k` nearest of `candidates` (row keys; all vectors when undefined), best first, ties by
-   * key. Exact unless the set is large and the HNSW index exists.
+   * The `k` nearest of the selected vectors (all when undefined), best first, ties by key, with
+   * their cosine similarity. Exact unless the selection is large and the HNSW index exists.
    */
-  search(query: Float32Array, k: number, candidates: readonly number[] | undefined): VectorMatch[] {
-    const count = candidates === undefined ? this.size : candidates.length;
+  search(query: Float32Array, k: number, selection: Selection | undefined): VectorMatch[] {
+    const count = selection === undefined ? this.size : selectionSize(selection);
     if (count === 0 || k <= 0) return [];
+    const q = unit(query);
     if (this.strategy(count) === 'hnsw') {
-      const approximate = this.#searchHnsw(query, k, candidates);
+      const approximate = this.#searchHnsw(q, k, selection, count);
       if (approximate !== undefined) return approximate;
     }
-    return this.#exact(query, k, candidates);
+    if (selection === undefined) return this.#exactPartitions(q, k, [...this.#arenas.values()], undefined);
+    if (selection.kind === 'partitions') {
+      const arenas: Arena[] = [];
+      for (const partition of selection.partitions) {
+        const arena = this.#arenas.get(partition);
+        if (arena !== undefined) arenas.push(arena);
+      }
+      return this.#exactPartitions(q, k, arenas, selection.exclude.size > 0 ? selection.exclude : undefined);
+    }
+    return this.#exactKeys(q, k, selection.keys);
   }
 
-  #exact(query: Float32Array, k: number, candidates: readonly number[] | undefined): VectorMatch[] {
-    const d = this.dimensions;
-    let dataset: Float32Array;
-    let keys: readonly number[];
-    if (candidates === undefined) {
-      dataset = this.#data.subarray(0, this.size * d);
-      keys = this.#keys;
-    } else {
-      const present: number[] = [];
-      if (this.#scratch.length < candidates.length * d)
-        this.#scratch = new Float32Array(candidates.length * d);
-      let row = 0;
-      for (const key of candidates) {
-        const slot = this.#slots.get(key);
-        if (slot === undefined) continue;
-        this.#scratch.set(this.#data.subarray(slot * d, slot * d + d), row * d);
-        present.push(key);
-        row++;
-      }
-      if (row === 0) return [];
-      dataset = this.#scratch.subarray(0, row * d);
-      keys = present;
+  /** Exact search over whole arenas, each asked for as many more as it holds excluded keys. */
+  #exactPartitions(
+    query: Float32Array,
+    k: number,
+    arenas: readonly Arena[],
+    exclude: ReadonlySet<number> | undefined,
+  ): VectorMatch[] {
+    const out: VectorMatch[] = [];
+    for (const arena of arenas) {
+      let skipped = 0;
+      if (exclude !== undefined) for (const key of exclude) if (arena.slots.has(key)) skipped++;
+      this.#exactArena(query, k + skipped, arena, exclude, out);
     }
-    const rows = dataset.length / d;
+    return sortMatches(out).slice(0, k);
+  }
+
+  /**
+   * Exact search over a list of keys: per arena, the whole arena (skipping keys not listed) when
+   * most of it is listed, else the listed rows gathered into one matrix.
+   */
+  #exactKeys(query: Float32Array, k: number, keys: readonly number[]): VectorMatch[] {
+    const byArena = new Map<Arena, number[]>();
+    for (const key of keys) {
+      const arena = this.#where.get(key);
+      if (arena === undefined) continue;
+      const listed = byArena.get(arena);
+      if (listed === undefined) byArena.set(arena, [key]);
+      else listed.push(key);
+    }
+    const out: VectorMatch[] = [];
+    const gathered: number[] = [];
+    const gatheredFrom: Arena[] = [];
+    for (const [arena, listed] of byArena) {
+      if (listed.length >= arena.size * GATHER_SHARE) {
+        const unlisted = new Set<number>(arena.keys);
+        for (const key of listed) unlisted.delete(key);
+        this.#exactArena(query, k + unlisted.size, arena, unlisted, out);
+      } else {
+        for (const key of listed) {
+          gathered.push(key);
+          gatheredFrom.push(arena);
+        }
+      }
+    }
+    if (gathered.length > 0) {
+      const d = this.dimensions;
+      if (this.#scratch.length < gathered.length * d) this.#scratch = new Float32Array(gathered.length * d);
+      for (let row = 0; row < gathered.length; row++) {
+        const arena = gatheredFrom[row]!;
+        const slot = arena.slots.get(gathered[row]!)!;
+        this.#scratch.set(arena.data.subarray(slot * d, slot * d + d), row * d);
+      }
+      const matches = usearch.exactSearch(
+        this.#scratch.subarray(0, gathered.length * d),
+        query,
+        d,
+        Math.min(k, gathered.length),
+        MetricKind.IP,
+        1,
+      ) as Matches;
+      for (let i = 0; i < matches.keys.length; i++)
+        out.push({ key: gathered[Number(matches.keys[i])]!, score: 1 - matches.distances[i]! });
+    }
+    return sortMatches(out).slice(0, k);
+  }
+
+  /** Appends the `count` nearest rows of `arena` to `out`, less the keys in `skip`. */
+  #exactArena(
+    query: Float32Array,
+    count: number,
+    arena: Arena,
+    skip: ReadonlySet<number> | undefined,
+    out: VectorMatch[],
+  ): void {
+    if (arena.size === 0) return;
     const matches = usearch.exactSearch(
-      standalone(dataset),
-      standalone(query),
-      d,
-      Math.min(k, rows),
-      MetricKind.Cos,
+      arena.matrix(),
+      query,
+      this.dimensions,
+      Math.min(count, arena.size),
+      MetricKind.IP,
       1,
     ) as Matches;
-    const out: VectorMatch[] = [];
     for (let i = 0; i < matches.keys.length; i++) {
-      out.push({ key: keys[Number(matches.keys[i])]!, score: 1 - matches.distances[i]! });
+      const key = arena.keys[Number(matches.keys[i])]!;
+      if (skip?.has(key) !== true) out.push({ key, score: 1 - matches.distances[i]! });
     }
-    return sortMatches(out);
   }
 
   /** HNSW with growing over-fetch until `k` pass the filter; undefined to fall back to exact. */
   #searchHnsw(
     query: Float32Array,
     k: number,
-    candidates: readonly number[] | undefined,
+    selection: Selection | undefined,
+    count: number,
   ): VectorMatch[] | undefined {
     const hnsw = this.#hnsw!;
     const total = this.size;
-    const allowed = candidates === undefined ? undefined : new Set(candidates);
-    const share = candidates === undefined ? 1 : Math.max(candidates.length / total, 1e-6);
+    const allowed = selection === undefined ? undefined : this.#predicate(selection);
+    const share = Math.max(count / total, 1e-6);
     let fetch = Math.min(total, Math.ceil((k / share) * 1.5) + 16);
     for (;;) {
-      const matches = hnsw.search(standalone(query), fetch, 1) as Matches;
+      const matches = hnsw.search(query, fetch, 1) as Matches;
       const out: VectorMatch[] = [];
       for (let i = 0; i < matches.keys.length && out.length < k; i++) {
         const key = Number(matches.keys[i]);
-        if (allowed === undefined || allowed.has(key)) out.push({ key, score: 1 - matches.distances[i]! });
+        if (allowed === undefined || allowed(key)) out.push({ key, score: 1 - matches.distances[i]! });
       }
       if (out.length >= k || (allowed === undefined && matches.keys.length >= Math.min(k, total)))
         return sortMatches(out);
@@ -206,12 +368,32 @@ export class VectorIndex {
     }
   }
 
+  #predicate(selection: Selection): (key: number) => boolean {
+    if (selection.kind === 'keys') {
+      const allowed = new Set(selection.keys);
+      return (key) => allowed.has(key);
+    }
+    const arenas = new Set<Arena>();
+    for (const partition of selection.partitions) {
+      const arena = this.#arenas.get(partition);
+      if (arena !== undefined) arenas.add(arena);
+    }
+    const exclude = selection.exclude;
+    return (key) => {
+      const arena = this.#where.get(key);
+      return arena !== undefined && arenas.has(arena) && !exclude.has(key);
+    };
+  }
+
   #buildHnsw(): void {
     const hnsw = this.#newHnsw();
-    if (this.size > 0) {
-      const keys = new BigUint64Array(this.size);
-      for (let i = 0; i < this.size; i++) keys[i] = BigInt(this.#keys[i]!);
-      hnsw.add(keys, standalone(this.#data.subarray(0, this.size * this.dimensions)), 0);
+    for (const arena of this.#arenas.values()) {
+      if (arena.size === 0) continue;
+      hnsw.add(
+        BigUint64Array.from(arena.keys, (key) => BigInt(key)),
+        arena.matrix(),
+        0,
+      );
     }
     this.#hnsw = hnsw;
   }

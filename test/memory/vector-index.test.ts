@@ -22,7 +22,7 @@ describe('vector index', () => {
         const [best] = index.search(query, 1, undefined);
         assert.equal(best?.key, row + 1);
         assert.ok(Math.abs(best!.score - 1) < 1e-2);
-        const [filtered] = index.search(query, 1, [row + 1, ((row + 1) % n) + 1]);
+        const [filtered] = index.search(query, 1, { kind: 'keys', keys: [row + 1, ((row + 1) % n) + 1] });
         assert.equal(filtered?.key, row + 1);
       }
     });

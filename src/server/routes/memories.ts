@@ -100,6 +100,7 @@ const SearchBody = Type.Object(
         {
           fulltext: Type.Optional(Type.Number({ minimum: 0 })),
           semantic: Type.Optional(Type.Number({ minimum: 0 })),
+          context: Type.Optional(Type.Number({ minimum: 0 })),
         },
         { additionalProperties: false },
       ),
