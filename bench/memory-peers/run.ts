@@ -4,13 +4,14 @@
  * same queries and the same embedder (agentd's mock `/v1/embeddings`, one process for all), one
  * subject after another, each phase in a fresh process.
  *
- * Phases: one user with 2,000 then 10,000 memories (LoCoMo turns; add throughput in batches,
- * search latency), and LoCoMo retrieval quality (every conversation stored for its own user,
- * evidence recall@10 over the questions of categories 1–4).
+ * Phases: one user with 1,000 then 10,000 memories (LoCoMo turns; add throughput in batches,
+ * search latency), and LoCoMo retrieval quality (each conversation stored for its own user,
+ * evidence recall@10 over the questions of categories 1–4; the first two conversations unless
+ * --conversations 5: the peers add 10–100× slower than agentd, and all five take them minutes).
  *
- * Flags: --quick (smoke test: 300 and 1,000 memories, one conversation)  --sizes 2000,10000
- *        --only agentd,mem0,mastra  --phases load,locomo  --rounds N (1)  --add-seconds S (240)
- *        --search-seconds S (20)  --queries N (200)  --no-docs
+ * Flags: --quick (smoke test: 300 and 1,000 memories, one conversation)  --sizes 1000,10000
+ *        --conversations N (2)  --only agentd,mem0,mastra  --phases load,locomo  --rounds N (1)
+ *        --add-seconds S (240)  --search-seconds S (20)  --queries N (200)  --no-docs
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -37,16 +38,18 @@ const { values } = parseArgs({
     'add-seconds': { type: 'string' },
     'search-seconds': { type: 'string' },
     queries: { type: 'string' },
+    conversations: { type: 'string' },
     'no-docs': { type: 'boolean', default: false },
   },
 });
 const quick = values.quick;
-const sizes = (values.sizes ?? (quick ? '300,1000' : '2000,10000')).split(',').map(Number);
+const sizes = (values.sizes ?? (quick ? '300,1000' : '1000,10000')).split(',').map(Number);
 const phases = (values.phases ?? 'load,locomo').split(',');
 const rounds = Number(values.rounds ?? 1);
 const addSeconds = Number(values['add-seconds'] ?? (quick ? 60 : 240));
 const searchSeconds = Number(values['search-seconds'] ?? (quick ? 5 : 20));
 const queries = Number(values.queries ?? (quick ? 50 : 200));
+const conversations = Number(values.conversations ?? (quick ? 1 : 2));
 const K = 10;
 const DIMENSIONS = 384;
 const BATCH = 100;
@@ -215,7 +218,7 @@ try {
           searchSeconds,
           addSeconds,
           k: K,
-          conversations: quick ? 1 : 5,
+          conversations,
         };
         const result = await drive(request, home);
         record(result);

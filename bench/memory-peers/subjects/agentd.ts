@@ -23,6 +23,10 @@ export async function create(context: MemorySubjectContext): Promise<MemorySubje
       apiKey: 'bench',
       model: context.model,
       dimensions: context.dimensions,
+      // The LoCoMo phase asks every question once per mode: a one-entry cache keeps the second
+      // mode from being answered by the query-vector cache, so every search embeds its query like
+      // mem0's does (Mastra's cache is per message text and it has one mode).
+      cacheEntries: 1,
     }),
     indexPath: memoryIndexPath(path),
   });
