@@ -11,7 +11,7 @@
  *
  * Flags: --quick (smoke test: 300 and 1,000 memories, one conversation)  --sizes 1000,10000
  *        --conversations N (2)  --only agentd,mem0,mastra  --phases load,locomo  --rounds N (1)
- *        --add-seconds S (240)  --search-seconds S (20)  --queries N (200)  --no-docs
+ *        --add-seconds S (240)  --search-seconds S (15)  --queries N (1000)  --no-docs
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -47,8 +47,8 @@ const sizes = (values.sizes ?? (quick ? '300,1000' : '1000,10000')).split(',').m
 const phases = (values.phases ?? 'load,locomo').split(',');
 const rounds = Number(values.rounds ?? 1);
 const addSeconds = Number(values['add-seconds'] ?? (quick ? 60 : 240));
-const searchSeconds = Number(values['search-seconds'] ?? (quick ? 5 : 20));
-const queries = Number(values.queries ?? (quick ? 50 : 200));
+const searchSeconds = Number(values['search-seconds'] ?? (quick ? 5 : 15));
+const queries = Number(values.queries ?? (quick ? 50 : 1000));
 const conversations = Number(values.conversations ?? (quick ? 1 : 2));
 const K = 10;
 const DIMENSIONS = 384;
@@ -199,9 +199,9 @@ try {
         if (phase.phase === 'load' && previous !== undefined && !('failed' in previous)) {
           const projected = phase.count / previous.memories_per_sec;
           if (projected > addSeconds) {
-            record({
-              failed: `not run: at its ${Math.round(previous.memories_per_sec)} memories/s (measured at ${smaller?.toLocaleString('en-US')}), adding ${phase.count.toLocaleString('en-US')} would take ~${Math.round(projected / 60)} min, beyond the ${addSeconds} s add budget`,
-            });
+            const failed = `not run: at its ${Math.round(previous.memories_per_sec)} memories/s (measured at ${smaller?.toLocaleString('en-US')}), adding ${phase.count.toLocaleString('en-US')} would take ~${Math.round(projected / 60)} min, beyond the ${addSeconds} s add budget`;
+            record({ failed });
+            process.stderr.write(`round ${round} ${phase.id} ${subject.id}: ${failed}\n`);
             continue;
           }
         }
