@@ -18,6 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { request as httpRequest } from 'undici';
 import { startMockProcess } from '../lib/agentd.js';
 import { describeMachine } from '../lib/machine.js';
 import { updateDocs, writeResult } from '../lib/report.js';
@@ -148,17 +149,17 @@ function drive(request: DriverRequest, home: string): Promise<Outcome> {
   });
 }
 
-/** The query-embedding round trip every search pays: single-text POSTs to the mock, p50 ms. */
+/** The query-embedding round trip every search pays: single-text POSTs to the mock (bare undici), p50 ms. */
 async function embeddingRoundTrip(baseURL: string): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < 220; i++) {
     const t0 = performance.now();
-    const response = await fetch(`${baseURL}/embeddings`, {
+    const response = await httpRequest(`${baseURL}/embeddings`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'mock', input: `what did the user say about topic ${i}?` }),
     });
-    await response.arrayBuffer();
+    await response.body.arrayBuffer();
     if (i >= 20) times.push(performance.now() - t0);
   }
   return percentile(times, 50);

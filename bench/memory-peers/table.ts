@@ -82,7 +82,7 @@ export function renderTables(
       `(file) and an \`@ai-sdk/openai-compatible\` embedding model at the mock, memories as user messages, search by ` +
       `semantic recall (\`scope: 'resource'\`, \`messageRange: 0\`, \`lastMessages: false\`). Versions: ${versions}. ` +
       `Adds in calls of ${context.batch}; top ${k}; each search embeds its query over HTTP (a bare embedding round trip ` +
-      `to the mock: p50 ${show(context.embedP50)} ms). One subject at a time, each phase a fresh process; ` +
+      `to the mock with undici: p50 ${show(context.embedP50)} ms). One subject at a time, each phase a fresh process; ` +
       `${context.rounds} round${context.rounds === 1 ? '' : 's'} (medians). Ratios: "agentd ÷ subject" for ` +
       `throughput, "subject ÷ agentd" for latency and memory; a search is compared with agentd's like it (mem0's ` +
       `search, which fuses its BM25 scores with the vector scores, with agentd's hybrid; Mastra's semantic recall ` +
