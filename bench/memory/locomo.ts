@@ -2,13 +2,16 @@
  * `npm run bench:locomo`: LLM-free retrieval quality on LoCoMo (../shared/data/locomo/). Every
  * turn of a conversation becomes a memory (speaker and session date in its metadata); each
  * question of categories 1–4 is asked in every mode, and evidence recall@k is the share of the
- * question's evidence turns found in the top k, averaged over questions.
+ * question's evidence turns found in the top k, averaged over questions. `LOCOMO_STORAGE=postgres`
+ * runs the same on the Postgres adapter (the local server, a schema dropped at the end).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   HashingEmbedder,
   LongTermMemory,
+  type MemoryStorage,
+  PostgresMemoryStorage,
   type SearchMode,
   SqliteMemoryStorage,
 } from '../../src/memory/index.js';
@@ -32,6 +35,14 @@ interface Question {
 const DATA = process.env.LOCOMO_DIR ?? new URL('../../../shared/data/locomo/', import.meta.url).pathname;
 const KS = [1, 5, 10, 20];
 const MODES: SearchMode[] = ['fulltext', 'semantic', 'hybrid'];
+const POSTGRES = process.env.LOCOMO_STORAGE === 'postgres';
+const SCHEMA = `agentd_bench_locomo_${process.pid}`;
+
+function openStorage(): Promise<MemoryStorage> | MemoryStorage {
+  if (!POSTGRES) return new SqliteMemoryStorage({ path: ':memory:' });
+  const url = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  return PostgresMemoryStorage.open({ url, schema: SCHEMA, poolSize: 2 });
+}
 
 /** Evidence ids as listed, tolerating the few entries that pack several ids in one string. */
 function evidenceIds(evidence: string[]): string[] {
@@ -42,7 +53,7 @@ function evidenceIds(evidence: string[]): string[] {
 async function loadConversation(file: string): Promise<{ memory: LongTermMemory; questions: Question[] }> {
   const data = JSON.parse(readFileSync(join(DATA, file), 'utf8')) as Record<string, unknown>;
   const memory = await LongTermMemory.open({
-    storage: new SqliteMemoryStorage({ path: ':memory:' }),
+    storage: await openStorage(),
     embedder: new HashingEmbedder(),
     maxBatch: 100_000,
   });
@@ -84,6 +95,7 @@ for (const file of files) {
       });
     }
   }
+  if (POSTGRES) await (memory.storage as PostgresMemoryStorage).dropSchema();
   await memory.close();
 }
 
@@ -94,9 +106,18 @@ console.log(table(header, rows));
 const results = Object.fromEntries(
   rows.map(([mode, ...values]) => [mode, Object.fromEntries(KS.map((k, i) => [`recall@${k}`, values[i]]))]),
 );
-const path = writeResult('memory-locomo', { machine: describeMachine(), questions: asked, results });
+const name = POSTGRES ? 'memory-locomo-postgres' : 'memory-locomo';
+const path = writeResult(name, { machine: describeMachine(), questions: asked, results });
 console.log(`wrote ${path}`);
-if (process.env.BENCH_UPDATE_DOCS !== '0') {
+if (POSTGRES && process.env.BENCH_UPDATE_DOCS !== '0') {
+  updateDocs(
+    name,
+    `### Memory retrieval quality on Postgres: LoCoMo (${files.length} conversations, ${asked} questions)\n\n` +
+      '`LOCOMO_STORAGE=postgres npm run bench:locomo`: the same questions on the Postgres adapter, whose full text is ' +
+      'ranked by `ts_rank` (term frequency, no document-frequency weighting) instead of BM25.\n\n' +
+      table(header, rows),
+  );
+} else if (process.env.BENCH_UPDATE_DOCS !== '0') {
   updateDocs(
     'memory-locomo',
     `### Memory retrieval quality: LoCoMo (${files.length} conversations, ${asked} questions, categories 1–4)\n\n` +

@@ -86,7 +86,7 @@ export async function memory(args: string[]): Promise<void> {
   const { config } = loadConfig({ file: str(values.config) });
   const store = await createLongTermMemory({
     config: config.memory,
-    storagePath: config.storage.path,
+    storage: config.storage,
     env: process.env,
   });
   const tenant = str(values.tenant) ?? DEFAULT_TENANT;

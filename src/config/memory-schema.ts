@@ -8,6 +8,11 @@ import Type, { type Static } from 'typebox';
 export const MemorySchema = Type.Object(
   {
     enabled: Type.Boolean({ default: true, description: 'long-term memory, its routes and tools' }),
+    storage: Type.Union([Type.Literal('auto'), Type.Literal('sqlite'), Type.Literal('postgres')], {
+      default: 'auto',
+      description:
+        '`auto`: Postgres when `storage.url` (DATABASE_URL) is set, so nodes share memories; SQLite otherwise',
+    }),
     path: Type.Optional(
       Type.String({ description: 'SQLite file for memories (default: `storage.path`), or :memory:' }),
     ),

@@ -1,16 +1,18 @@
-import type { MemoryConfig } from '../config/index.js';
+import type { Config, MemoryConfig } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import type { Embedder } from './embedder.js';
 import { HashingEmbedder } from './hashing-embedder.js';
 import { LongTermMemory } from './long-term-memory.js';
 import { OpenAiEmbedder } from './openai-embedder.js';
+import { PostgresMemoryStorage } from './postgres-storage.js';
 import type { SearchObserver } from './search.js';
 import { SqliteMemoryStorage } from './sqlite-storage.js';
+import type { MemoryStorage } from './types.js';
 
 export interface CreateMemoryOptions {
   config: MemoryConfig;
-  /** The task store's file, used when `memory.path` is unset. */
-  storagePath: string;
+  /** The task store's settings: its SQLite file (when `memory.path` is unset) or its Postgres. */
+  storage: Config['storage'];
   env: NodeJS.ProcessEnv;
   /** Base URL of the embedded mock model, the `openai` embedder's default when nothing else is set. */
   mockUrl?: string | undefined;
@@ -46,25 +48,52 @@ export function createEmbedder(
   });
 }
 
-/** Opens long-term memory as configured: SQLite storage, the embedder, the vector index. */
-export function createLongTermMemory(options: CreateMemoryOptions): Promise<LongTermMemory> {
+/** True when memories go to Postgres: `memory.storage`, or `auto` and the task store is there. */
+function memoryInPostgres(config: MemoryConfig, storage: Config['storage']): boolean {
+  const url = storage.url;
+  if (config.storage === 'sqlite') return false;
+  if (config.storage === 'postgres' && url === undefined)
+    throw new ConfigError('memory.storage: `postgres` needs storage.url (or DATABASE_URL)');
+  return url !== undefined;
+}
+
+/**
+ * Opens long-term memory as configured: its storage (the task store's SQLite file, or the task
+ * store's Postgres schema and pool settings, shared with other nodes), the embedder, the index.
+ */
+export async function createLongTermMemory(options: CreateMemoryOptions): Promise<LongTermMemory> {
   const config = options.config;
-  const path = config.path ?? options.storagePath;
+  const shared = memoryInPostgres(config, options.storage);
+  const path = config.path ?? options.storage.path;
+  const storage: MemoryStorage = shared
+    ? await PostgresMemoryStorage.open({
+        url: options.storage.url!,
+        schema: options.storage.schema,
+        poolSize: options.storage.pool_size,
+      })
+    : new SqliteMemoryStorage({ path });
   const index = config.index;
-  return LongTermMemory.open({
-    storage: new SqliteMemoryStorage({ path }),
-    embedder: createEmbedder(config.embedder, options.env, options.mockUrl),
-    limits: { maxTextChars: config.max_text_chars },
-    maxBatch: config.max_batch,
-    indexPath: memoryIndexPath(path),
-    index: {
-      exactThreshold: index.exact_threshold,
-      hnswThreshold: index.hnsw_threshold,
-      quantization: index.quantization,
-      connectivity: index.connectivity,
-      expansionAdd: index.expansion_add,
-      expansionSearch: index.expansion_search,
-    },
-    observer: options.observer,
-  });
+  try {
+    return await LongTermMemory.open({
+      storage,
+      embedder: createEmbedder(config.embedder, options.env, options.mockUrl),
+      limits: { maxTextChars: config.max_text_chars },
+      maxBatch: config.max_batch,
+      // Shared storage: each node builds its index from Postgres at start (no local file to go stale).
+      indexPath: shared ? undefined : memoryIndexPath(path),
+      shared,
+      index: {
+        exactThreshold: index.exact_threshold,
+        hnswThreshold: index.hnsw_threshold,
+        quantization: index.quantization,
+        connectivity: index.connectivity,
+        expansionAdd: index.expansion_add,
+        expansionSearch: index.expansion_search,
+      },
+      observer: options.observer,
+    });
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
 }

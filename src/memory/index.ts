@@ -4,6 +4,7 @@ export { compileFilter } from './filter.js';
 export { HashingEmbedder, type HashingEmbedderOptions } from './hashing-embedder.js';
 export { type ImportedMemory, LongTermMemory, type LongTermMemoryOptions } from './long-term-memory.js';
 export { OpenAiEmbedder, type OpenAiEmbedderOptions } from './openai-embedder.js';
+export { PostgresMemoryStorage, type PostgresMemoryStorageOptions } from './postgres-storage.js';
 export { type Recalled, type RecallSubject, recallForInput } from './recall.js';
 export { fuse, MemorySearch, type SearchObserver } from './search.js';
 export { SqliteMemoryStorage, type SqliteMemoryStorageOptions } from './sqlite-storage.js';
@@ -14,6 +15,7 @@ export {
   type FieldCondition,
   type ListQuery,
   type MemoryAction,
+  type MemoryChanges,
   type MemoryFilter,
   type MemoryHistoryEntry,
   type MemoryPatch,

@@ -30,7 +30,15 @@ export interface LongTermMemoryOptions {
   maxBatch?: number;
   /** Metrics and tracing of searches. */
   observer?: SearchObserver | undefined;
+  /**
+   * Other processes write to the same storage (nodes sharing Postgres): every search first
+   * applies their changes to the vector index (one indexed read when there are none).
+   */
+  shared?: boolean | undefined;
 }
+
+/** Memories read per round trip when catching up on other processes' changes. */
+const CATCH_UP_BATCH = 5000;
 
 /** A memory with everything an import carries (id and times kept as exported). */
 export type ImportedMemory = NewMemory & { id?: string; created_at?: number; updated_at?: number };
@@ -58,6 +66,12 @@ export class LongTermMemory {
   /** Set when the stored vectors came from another embedder. */
   #mismatch: EmbedderStamp | undefined;
   #sweeper: NodeJS.Timeout | undefined;
+  readonly #shared: boolean;
+  /** The history sequence the index reflects (shared storage only). */
+  #seq = 0;
+  /** The catch-up that runs next, once the one in flight is done; searches arriving now join it. */
+  #nextCatchUp: Promise<void> | undefined;
+  #catchingUp: Promise<void> = Promise.resolve();
 
   private constructor(options: LongTermMemoryOptions) {
     this.storage = options.storage;
@@ -72,6 +86,7 @@ export class LongTermMemory {
     this.maxBatch = options.maxBatch ?? 1000;
     this.#index = new VectorIndex({ ...this.#indexOptions, dimensions: options.embedder.dimensions });
     this.#search = new MemorySearch(this.storage, options.observer);
+    this.#shared = options.shared ?? false;
   }
 
   /** Opens the memory: checks the recorded embedder and loads vectors into the index. */
@@ -103,6 +118,8 @@ export class LongTermMemory {
     }
     if (stamp === undefined)
       await this.storage.setEmbedder({ name: embedder.name, dimensions: embedder.dimensions });
+    // Read before loading: changes made while loading are applied again by the first catch-up.
+    if (this.#shared) this.#seq = (await this.storage.changesSince(Number.MAX_SAFE_INTEGER)).seq;
     const saved =
       this.#indexPath === undefined ? undefined : this.#index.load(this.#indexPath, embedder.name);
     for await (const batch of this.storage.vectors()) {
@@ -188,14 +205,19 @@ export class LongTermMemory {
       return { record, vector: vectors[i]! };
     });
     const stored = await this.storage.insert(rows);
-    for (let i = 0; i < stored.length; i++) {
-      const { key, record } = stored[i]!;
-      this.#index.upsert(key, rows[i]!.vector);
+    for (let i = 0; i < stored.length; i++) this.#put(stored[i]!.key, stored[i]!.record, rows[i]!.vector);
+    return stored.map((s) => s.record);
+  }
+
+  /** Puts a stored memory's vector into the index; idempotent (a catch-up may bring it again). */
+  #put(key: number, record: MemoryRecord, vector: Float32Array): void {
+    if (!this.#index.has(key)) {
       this.#count(record.tenant_id, 1);
-      if (record.expires_at !== null) this.#expiring.add(key);
       this.#embedder.observe?.(record.text, 1);
     }
-    return stored.map((s) => s.record);
+    this.#index.upsert(key, vector);
+    if (record.expires_at === null) this.#expiring.delete(key);
+    else this.#expiring.add(key);
   }
 
   async get(tenantId: string, id: string): Promise<MemoryRecord | undefined> {
@@ -226,9 +248,12 @@ export class LongTermMemory {
     if (after.record.expires_at === null) this.#expiring.delete(after.key);
     else this.#expiring.add(after.key);
     if (vector !== undefined) {
-      this.#index.upsert(after.key, vector);
-      this.#embedder.observe?.(before.record.text, -1);
-      this.#embedder.observe?.(after.record.text, 1);
+      // Not yet in the index (added by another node, not caught up): `#put` counts it in.
+      if (this.#index.has(after.key)) {
+        this.#embedder.observe?.(before.record.text, -1);
+        this.#embedder.observe?.(after.record.text, 1);
+      }
+      this.#put(after.key, after.record, vector);
     }
     return after.record;
   }
@@ -262,6 +287,9 @@ export class LongTermMemory {
   async search(query: SearchQuery, signal?: AbortSignal, parent?: Span): Promise<SearchResult> {
     const needsVectors = query.mode === 'semantic' || query.mode === 'hybrid' || query.vector !== undefined;
     if (needsVectors) this.#requireEmbedder();
+    // Full-text and exact search read only storage; the index matters to the other modes.
+    const indexed = query.mode !== 'fulltext' && query.mode !== 'exact';
+    if (this.#shared && indexed && this.#mismatch === undefined) await this.#catchUp();
     const owned = this.#tenants.get(query.tenant_id) ?? 0;
     return this.#search.run(query, {
       embedder: this.#mismatch === undefined ? this.#embedder : undefined,
@@ -270,6 +298,44 @@ export class LongTermMemory {
       signal,
       parent,
     });
+  }
+
+  /**
+   * Applies other processes' changes to the index. Catch-ups run one at a time (two overlapping
+   * ones could apply an older read last); a caller arriving while one runs waits for the next,
+   * which starts after its arrival and so sees every write committed before it.
+   */
+  #catchUp(): Promise<void> {
+    if (this.#nextCatchUp !== undefined) return this.#nextCatchUp;
+    const next = this.#catchingUp.then(() => {
+      this.#nextCatchUp = undefined;
+      return this.#applyChanges();
+    });
+    this.#nextCatchUp = next;
+    this.#catchingUp = next.catch(() => {});
+    return next;
+  }
+
+  async #applyChanges(): Promise<void> {
+    const changes = await this.storage.changesSince(this.#seq);
+    // Bounded reads: a node back from a long pause may have many changes to apply.
+    for (let from = 0; from < changes.keys.length; from += CATCH_UP_BATCH) {
+      const keys = changes.keys.slice(from, from + CATCH_UP_BATCH);
+      const [records, vectors] = await Promise.all([
+        this.storage.byKeys(keys),
+        this.storage.vectorsByKeys(keys),
+      ]);
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
+        const record = records.get(key);
+        const vector = vectors.get(key);
+        // Another node's old text is unknown here, so the embedder's statistics skip it.
+        if (record === undefined || vector === undefined)
+          this.#forget(key, changes.tenants[from + i]!, undefined);
+        else this.#put(key, record, vector);
+      }
+    }
+    this.#seq = Math.max(this.#seq, changes.seq);
   }
 
   /** Removes expired memories now; how many. */

@@ -9,6 +9,7 @@ import type {
   IndexedVector,
   KeyedMemory,
   ListQuery,
+  MemoryChanges,
   MemoryFilter,
   MemoryHistoryEntry,
   MemoryPatch,
@@ -463,14 +464,13 @@ export class SqliteMemoryStorage implements MemoryStorage {
     })();
   }
 
-  async changesSince(afterSeq: number): Promise<{ keys: number[]; seq: number }> {
-    const keys = this.#db
-      .prepare('SELECT DISTINCT memory_key FROM memory_history WHERE seq > ?')
-      .pluck()
-      .all(afterSeq) as number[];
+  async changesSince(afterSeq: number): Promise<MemoryChanges> {
+    const rows = this.#db
+      .prepare('SELECT memory_key, tenant_id FROM memory_history WHERE seq > ? GROUP BY memory_key')
+      .all(afterSeq) as { memory_key: number; tenant_id: string }[];
     const seq =
       (this.#db.prepare('SELECT COALESCE(max(seq), 0) FROM memory_history').pluck().get() as number) ?? 0;
-    return { keys, seq };
+    return { keys: rows.map((row) => row.memory_key), tenants: rows.map((row) => row.tenant_id), seq };
   }
 
   async purgeExpired(now: number): Promise<{ key: number; tenant_id: string; text: string }[]> {

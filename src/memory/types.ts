@@ -181,6 +181,14 @@ export interface IndexedVector extends StoredVector {
   expires_at: number | null;
 }
 
+/** What changed after a history sequence: each changed or deleted key once, and the newest sequence. */
+export interface MemoryChanges {
+  keys: number[];
+  /** The tenant of each key, by position (deleted keys can no longer be looked up). */
+  tenants: string[];
+  seq: number;
+}
+
 /** Which embedder produced the stored vectors. */
 export interface EmbedderStamp {
   name: string;
@@ -238,8 +246,12 @@ export interface MemoryStorage {
   vectors(): AsyncIterable<IndexedVector[]>;
   /** Replaces every vector (re-index), one batch at a time. */
   replaceVectors(batch: StoredVector[]): Promise<void>;
-  /** Keys changed or deleted since history sequence `afterSeq`, and the latest sequence. */
-  changesSince(afterSeq: number): Promise<{ keys: number[]; seq: number }>;
+  /**
+   * Keys changed or deleted since history sequence `afterSeq`, and the latest sequence. Sequences
+   * are assigned in commit order, so a reader that has seen sequence n never misses a change
+   * numbered below it (this is how nodes sharing storage keep their vector indexes current).
+   */
+  changesSince(afterSeq: number): Promise<MemoryChanges>;
   /** Removes memories past their `expires_at` (recording each in history); what was removed. */
   purgeExpired(now: number): Promise<{ key: number; tenant_id: string; text: string }[]>;
   close(): Promise<void>;

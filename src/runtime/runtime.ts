@@ -330,7 +330,7 @@ export class Runtime {
     const memory = config.memory.enabled
       ? await createLongTermMemory({
           config: config.memory,
-          storagePath: config.storage.path,
+          storage: config.storage,
           env: options.env ?? process.env,
           mockUrl: providers.mock?.url,
           observer: { start: (mode, parent) => runtime!.#observeSearch(mode, parent) },

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import {
   HashingEmbedder,
-  LongTermMemory,
+  type LongTermMemory,
   type MemoryFilter,
   type MemoryRecord,
-  SqliteMemoryStorage,
 } from '../../src/memory/index.js';
+import { memoryBackends } from '../helpers/memory-backends.js';
 
 // A brute-force scan written independently of the SQL compiler: the reference semantics.
 type Json = unknown;
@@ -136,121 +136,129 @@ const FILTERS: MemoryFilter[] = [
   { tags_any: ['b', 'c'] },
   { user_id: 'u1', metadata: { n: { gte: 1 } } },
   { agent_id: 'agent-2', tags_any: ['c'] },
+  { metadata: { 'list.0': { exists: true } } },
+  { metadata: { 'nested.depth': { nin: [1, 2] }, list: { contains: 'Red' } } },
+  { metadata: { not: { or: [{ n: { lt: 1 } }, { n: { exists: false } }] } } },
+  { tags: [], metadata: { and: [{ date: { exists: true } }, { not: { date: '2024-06-30' } }] } },
 ];
 
-describe('memory filters', () => {
-  let memory: LongTermMemory;
-  let all: MemoryRecord[];
-  before(async () => {
-    memory = await LongTermMemory.open({
-      storage: new SqliteMemoryStorage({ path: ':memory:' }),
-      embedder: new HashingEmbedder({ dimensions: 64 }),
-    });
-    const items = Array.from({ length: 400 }, (_, i) => ({
-      text: `memory ${i} about ${pick(['cats', 'dogs', 'tea', 'coffee', 'rain'])} and ${pick(['work', 'home', 'travel'])}`,
-      user_id: pick(['u1', 'u2', 'u3']),
-      agent_id: pick(['agent-1', 'agent-2']),
-      tags: ['a', 'b', 'c'].filter(() => rand() < 0.4),
-      metadata: metadata(),
-    }));
-    // Two batches a few ms apart, so time ranges split them.
-    all = await memory.add({ tenant_id: 't' }, items.slice(0, 200));
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    all.push(...(await memory.add({ tenant_id: 't' }, items.slice(200))));
-    await memory.add({ tenant_id: 'other' }, items.slice(0, 50));
-  });
-
-  async function listAll(filter: MemoryFilter): Promise<string[]> {
-    const page = await memory.list({ tenant_id: 't', filter, limit: 1000 });
-    return page.items.map((m) => m.id).sort();
-  }
-
-  for (const [i, filter] of FILTERS.entries()) {
-    it(`filter ${i} returns exactly what a scan returns: ${JSON.stringify(filter)}`, async () => {
-      const expected = all
-        .filter((m) => matches(m, filter))
-        .map((m) => m.id)
-        .sort();
-      assert.deepEqual(await listAll(filter), expected);
-    });
-  }
-
-  it('time ranges split created and updated times exactly', async () => {
-    const boundary = all[200]!.created_at;
-    for (const filter of [
-      { created_after: boundary },
-      { created_before: boundary },
-      { updated_after: boundary, metadata: { colour: 'blue' } },
-    ] as MemoryFilter[]) {
-      const expected = all
-        .filter((m) => matches(m, filter))
-        .map((m) => m.id)
-        .sort();
-      assert.ok(expected.length > 0 && expected.length < all.length);
-      assert.deepEqual(await listAll(filter), expected);
-    }
-  });
-
-  it('applies the filter before the top-k cut in every search mode', async () => {
-    const filter: MemoryFilter = { user_id: 'u2', metadata: { colour: { in: ['blue', 'Red'] } } };
-    const allowed = new Set(all.filter((m) => matches(m, filter)).map((m) => m.id));
-    assert.ok(allowed.size > 10);
-    for (const mode of ['semantic', 'hybrid', 'fulltext', 'exact'] as const) {
-      const result = await memory.search({ tenant_id: 't', text: 'memory', mode, filter, top_k: 10 });
-      assert.equal(result.hits.length, 10, mode);
-      for (const hit of result.hits) assert.ok(allowed.has(hit.memory.id), mode);
-    }
-    // Semantic: the same ten a brute-force cosine over the allowed set ranks first.
-    const query = await memory.embedder.embedQuery('cats at home');
-    const embedder = new HashingEmbedder({ dimensions: 64 });
-    const scored = all
-      .filter((m) => allowed.has(m.id))
-      .map((m) => {
-        const v = embedder.embedDocument(m.text);
-        let dot = 0;
-        for (let i = 0; i < v.length; i++) dot += v[i]! * query[i]!;
-        return { id: m.id, dot };
-      })
-      .sort((a, b) => b.dot - a.dot);
-    const result = await memory.search({
-      tenant_id: 't',
-      text: 'cats at home',
-      mode: 'semantic',
-      filter,
-      top_k: 10,
-    });
-    const got = result.hits.map((h) => h.score);
-    for (const [i, s] of scored.slice(0, 10).entries()) assert.ok(Math.abs(s.dot - got[i]!) < 1e-4);
-  });
-
-  it('ranks hybrid results stably, with per-component scores', async () => {
-    const query = { tenant_id: 't', text: 'coffee at work', mode: 'hybrid' as const, top_k: 20 };
-    const first = await memory.search(query);
-    const second = await memory.search(query);
-    assert.deepEqual(
-      first.hits.map((h) => h.memory.id),
-      second.hits.map((h) => h.memory.id),
-    );
-    for (let i = 1; i < first.hits.length; i++) assert.ok(first.hits[i - 1]!.score >= first.hits[i]!.score);
-    assert.ok(first.hits.some((h) => h.scores.fulltext !== undefined && h.scores.semantic !== undefined));
-  });
-
-  it('rejects malformed filters with a 400 naming the field', async () => {
-    const bad: [MemoryFilter, string][] = [
-      [{ metadata: { n: { between: 1 } } }, 'filter.metadata.n.between'],
-      [{ metadata: { n: { in: [] } } }, 'filter.metadata.n.in'],
-      [{ metadata: { 'a..b': 1 } }, 'filter.metadata.a..b'],
-      [{ metadata: { n: { gt: true as unknown as number } } }, 'filter.metadata.n.gt'],
-      [{ tags: 'a' as unknown as string[] }, 'filter.tags'],
-      [{ created_after: 'yesterday' as unknown as number }, 'filter.created_after'],
-    ];
-    for (const [filter, field] of bad) {
-      await assert.rejects(
-        memory.list({ tenant_id: 't', filter, limit: 10 }),
-        (err: { status: number; details?: { field?: string } }) =>
-          err.status === 400 && err.details?.field === field,
-        field,
-      );
-    }
-  });
+const backends = memoryBackends();
+after(async () => {
+  for (const backend of backends) await backend.cleanup();
 });
+
+for (const backend of backends)
+  describe(`memory filters: ${backend.name}`, () => {
+    let memory: LongTermMemory;
+    let all: MemoryRecord[];
+    after(() => memory.close());
+    before(async () => {
+      memory = await backend.place().open(new HashingEmbedder({ dimensions: 64 }));
+      const items = Array.from({ length: 400 }, (_, i) => ({
+        text: `memory ${i} about ${pick(['cats', 'dogs', 'tea', 'coffee', 'rain'])} and ${pick(['work', 'home', 'travel'])}`,
+        user_id: pick(['u1', 'u2', 'u3']),
+        agent_id: pick(['agent-1', 'agent-2']),
+        tags: ['a', 'b', 'c'].filter(() => rand() < 0.4),
+        metadata: metadata(),
+      }));
+      // Two batches a few ms apart, so time ranges split them.
+      all = await memory.add({ tenant_id: 't' }, items.slice(0, 200));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      all.push(...(await memory.add({ tenant_id: 't' }, items.slice(200))));
+      await memory.add({ tenant_id: 'other' }, items.slice(0, 50));
+    });
+
+    async function listAll(filter: MemoryFilter): Promise<string[]> {
+      const page = await memory.list({ tenant_id: 't', filter, limit: 1000 });
+      return page.items.map((m) => m.id).sort();
+    }
+
+    for (const [i, filter] of FILTERS.entries()) {
+      it(`filter ${i} returns exactly what a scan returns: ${JSON.stringify(filter)}`, async () => {
+        const expected = all
+          .filter((m) => matches(m, filter))
+          .map((m) => m.id)
+          .sort();
+        assert.deepEqual(await listAll(filter), expected);
+      });
+    }
+
+    it('time ranges split created and updated times exactly', async () => {
+      const boundary = all[200]!.created_at;
+      for (const filter of [
+        { created_after: boundary },
+        { created_before: boundary },
+        { updated_after: boundary, metadata: { colour: 'blue' } },
+      ] as MemoryFilter[]) {
+        const expected = all
+          .filter((m) => matches(m, filter))
+          .map((m) => m.id)
+          .sort();
+        assert.ok(expected.length > 0 && expected.length < all.length);
+        assert.deepEqual(await listAll(filter), expected);
+      }
+    });
+
+    it('applies the filter before the top-k cut in every search mode', async () => {
+      const filter: MemoryFilter = { user_id: 'u2', metadata: { colour: { in: ['blue', 'Red'] } } };
+      const allowed = new Set(all.filter((m) => matches(m, filter)).map((m) => m.id));
+      assert.ok(allowed.size > 10);
+      for (const mode of ['semantic', 'hybrid', 'fulltext', 'exact'] as const) {
+        const result = await memory.search({ tenant_id: 't', text: 'memory', mode, filter, top_k: 10 });
+        assert.equal(result.hits.length, 10, mode);
+        for (const hit of result.hits) assert.ok(allowed.has(hit.memory.id), mode);
+      }
+      // Semantic: the same ten a brute-force cosine over the allowed set ranks first.
+      const query = await memory.embedder.embedQuery('cats at home');
+      const embedder = new HashingEmbedder({ dimensions: 64 });
+      const scored = all
+        .filter((m) => allowed.has(m.id))
+        .map((m) => {
+          const v = embedder.embedDocument(m.text);
+          let dot = 0;
+          for (let i = 0; i < v.length; i++) dot += v[i]! * query[i]!;
+          return { id: m.id, dot };
+        })
+        .sort((a, b) => b.dot - a.dot);
+      const result = await memory.search({
+        tenant_id: 't',
+        text: 'cats at home',
+        mode: 'semantic',
+        filter,
+        top_k: 10,
+      });
+      const got = result.hits.map((h) => h.score);
+      for (const [i, s] of scored.slice(0, 10).entries()) assert.ok(Math.abs(s.dot - got[i]!) < 1e-4);
+    });
+
+    it('ranks hybrid results stably, with per-component scores', async () => {
+      const query = { tenant_id: 't', text: 'coffee at work', mode: 'hybrid' as const, top_k: 20 };
+      const first = await memory.search(query);
+      const second = await memory.search(query);
+      assert.deepEqual(
+        first.hits.map((h) => h.memory.id),
+        second.hits.map((h) => h.memory.id),
+      );
+      for (let i = 1; i < first.hits.length; i++) assert.ok(first.hits[i - 1]!.score >= first.hits[i]!.score);
+      assert.ok(first.hits.some((h) => h.scores.fulltext !== undefined && h.scores.semantic !== undefined));
+    });
+
+    it('rejects malformed filters with a 400 naming the field', async () => {
+      const bad: [MemoryFilter, string][] = [
+        [{ metadata: { n: { between: 1 } } }, 'filter.metadata.n.between'],
+        [{ metadata: { n: { in: [] } } }, 'filter.metadata.n.in'],
+        [{ metadata: { 'a..b': 1 } }, 'filter.metadata.a..b'],
+        [{ metadata: { n: { gt: true as unknown as number } } }, 'filter.metadata.n.gt'],
+        [{ tags: 'a' as unknown as string[] }, 'filter.tags'],
+        [{ created_after: 'yesterday' as unknown as number }, 'filter.created_after'],
+      ];
+      for (const [filter, field] of bad) {
+        await assert.rejects(
+          memory.list({ tenant_id: 't', filter, limit: 10 }),
+          (err: { status: number; details?: { field?: string } }) =>
+            err.status === 400 && err.details?.field === field,
+          field,
+        );
+      }
+    });
+  });
