@@ -213,7 +213,7 @@ if (process.env.BENCH_UPDATE_DOCS !== '0') {
       'Scoped search: vectors in one dense unit-length matrix per user searched in place by SIMD inner product, ' +
       'scope filters answered by an in-memory catalog, hybrid BM25 from in-memory postings per user ' +
       '(discuss/0201-memory-search-performance-and-quality.md). ' +
-      'mem0ai and @mastra/memory were not run side by side: see discuss/0200-agent-memory.md.\n\n' +
+      'mem0ai and @mastra/memory side by side: `npm run bench:memory:peers` (below).\n\n' +
       table(header, rows),
   );
 }
