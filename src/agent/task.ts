@@ -18,6 +18,8 @@ export class Task implements RouterSink {
   /** Milliseconds spent waiting on providers and tools: the rest is agentd's overhead. */
   providerMs = 0;
   toolMs = 0;
+  /** The deadline of the whole task, set when it starts (for the timeout's message). */
+  timeoutMs = 0;
   /** The admission this task holds while it runs (slots, and the buckets its usage is charged to). */
   ticket: TaskTicket | undefined;
   /** Tracing: the client's `traceparent`, and this task's span while it runs. */
