@@ -33,7 +33,8 @@ interface ChunkPayload {
  * array and joined once at the end; each chunk is parsed exactly once.
  */
 export class ChatStreamAssembler {
-  readonly #parser: EventSourceParser;
+  /** For what the fast path in `feed` does not read; made on first need. */
+  #parser: EventSourceParser | undefined;
   readonly #sink: StreamSink | undefined;
   readonly #startedAt: number;
   #parts: string[] = [];
@@ -47,7 +48,7 @@ export class ChatStreamAssembler {
    * True when the parser holds no partial line or event, so the next text starts a new event and
    * plain `data: …` events can be read without it (see `feed`).
    */
-  #atEventBoundary = false;
+  #atEventBoundary = true;
   /** True once `[DONE]` arrived. */
   done = false;
   /** Set when the stream carried an error payload or too many malformed chunks. */
@@ -58,14 +59,13 @@ export class ChatStreamAssembler {
   constructor(sink: StreamSink | undefined, startedAt: number) {
     this.#sink = sink;
     this.#startedAt = startedAt;
-    this.#parser = createParser({ onEvent: (event) => this.#onData(event.data) });
   }
 
   /**
    * Parses the next piece of the stream. Almost every piece a provider sends is whole events of
    * one `data: …` line each (`data: {json}\n\n`, one per HTTP/2 frame); those are read here with
    * one slice per event. Anything else (comments, `event:`/`id:` fields, multi-line data, CR line
-   * ends, a piece that ends mid-line, the first piece with a possible BOM) goes to
+   * ends, a piece that ends mid-line, a byte-order mark) goes to
    * eventsource-parser from the first byte that is not such an event, so the spec's rules apply.
    */
   feed(text: string): void {
@@ -81,6 +81,7 @@ export class ChatStreamAssembler {
       if (pos === text.length) return;
       if (pos > 0) rest = text.slice(pos);
     }
+    this.#parser ??= createParser({ onEvent: (event) => this.#onData(event.data) });
     this.#parser.feed(rest);
     // A piece that ends with a blank line leaves the parser between events.
     this.#atEventBoundary = rest.endsWith('\n\n');
