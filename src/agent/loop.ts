@@ -202,7 +202,7 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
       throw err;
     }
     if (span !== undefined) endSpan(span, llmSpanAttributes(call, chain), null);
-    deps.metrics.cost.with(deps.metrics.tenantLabel(record.tenant_id), call.model).inc(call.costUsd);
+    deps.metrics.costSeries(record.tenant_id, call.model).inc(call.costUsd);
     const result = call.result;
     task.providerMs += call.durationMs;
     const callTokens = result.usage.input_tokens + result.usage.output_tokens;
