@@ -53,7 +53,8 @@ export class TaskEventLog {
   readonly #buffer: RingBuffer<TaskEvent>;
   #seq = 0;
   #delivered = 0;
-  #listeners: TaskEventListener[] = [];
+  /** Live listeners; undefined until the first subscription (most tasks have none). */
+  #listeners: TaskEventListener[] | undefined;
   #closed = false;
 
   constructor(capacity: number) {
@@ -87,7 +88,7 @@ export class TaskEventLog {
 
   /** Appends streamed text, merging into the previous undelivered delta when possible. */
   appendDelta(text: string): void {
-    if (this.#listeners.length === 0) {
+    if (this.#listeners === undefined || this.#listeners.length === 0) {
       const last = this.#buffer.last();
       if (last !== undefined && last.type === 'llm.delta' && last.seq > this.#delivered) {
         last.data.text = (last.data.text as string) + text;
@@ -108,19 +109,34 @@ export class TaskEventLog {
     const last = backlog[backlog.length - 1];
     if (last !== undefined && last.seq > this.#delivered) this.#delivered = last.seq;
     const gap = oldest > afterSeq + 1;
-    if (!this.#closed) this.#listeners.push(listener);
+    if (!this.#closed) {
+      if (this.#listeners === undefined) this.#listeners = [listener];
+      else this.#listeners.push(listener);
+    }
     return { backlog, gap, unsubscribe: () => this.#remove(listener) };
   }
 
   #remove(listener: TaskEventListener): void {
-    const index = this.#listeners.indexOf(listener);
-    if (index !== -1) this.#listeners.splice(index, 1);
+    const index = this.#listeners?.indexOf(listener) ?? -1;
+    if (index !== -1) this.#listeners!.splice(index, 1);
   }
 
   #deliver(event: TaskEvent): void {
-    if (this.#listeners.length === 0) return;
+    const listeners = this.#listeners;
+    if (listeners === undefined || listeners.length === 0) return;
     this.#delivered = event.seq;
-    for (const listener of this.#listeners.slice()) {
+    // One listener (the usual SSE client): no copy of the list.
+    if (listeners.length === 1) {
+      const listener = listeners[0]!;
+      try {
+        listener(event);
+      } catch {
+        this.#remove(listener);
+      }
+      if (this.#closed) this.#listeners = undefined;
+      return;
+    }
+    for (const listener of listeners.slice()) {
       try {
         listener(event);
       } catch {
@@ -128,6 +144,6 @@ export class TaskEventLog {
         this.#remove(listener);
       }
     }
-    if (this.#closed) this.#listeners = [];
+    if (this.#closed) this.#listeners = undefined;
   }
 }

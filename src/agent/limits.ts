@@ -20,11 +20,10 @@ export interface TaskLimits {
 /** The share of a budget after which a task steps down to a cheaper tier. */
 export const STEP_DOWN_AT = 0.8;
 
-function least(...values: (number | undefined)[]): number | undefined {
-  let result: number | undefined;
-  for (const value of values)
-    if (value !== undefined && (result === undefined || value < result)) result = value;
-  return result;
+/** The smaller of two optional limits (no rest array: this runs for every task). */
+function least(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  return b === undefined || a < b ? a : b;
 }
 
 /** Resolves the limits of one task; no request or agent can exceed `limits.task`. */

@@ -95,9 +95,10 @@ export async function runTask(task: Task, agent: Agent, deps: LoopDeps): Promise
       task.traceparent,
     );
   }
+  task.timeoutMs = limits.timeoutMs;
   task.markRunning();
   deps.store.updateTask(record);
-  const timer = coarseTimer.schedule(limits.timeoutMs, abortOnTimeout, { task, timeoutMs: limits.timeoutMs });
+  const timer = coarseTimer.schedule(limits.timeoutMs, abortOnTimeout, task);
   try {
     const answer = await converse(task, agent, limits, deps);
     task.finish('succeeded', answer, null);
@@ -170,7 +171,6 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
   const produced: ChatMessage[] = [userMessage];
   let lastText: string | null = null;
   let toolContext: ToolRunContext | undefined;
-  const toolSpans = new Map<string, Span>();
 
   // One request object for every iteration: `messages` grows in place.
   const request: Omit<ChatRequest, 'model'> = { messages };
@@ -183,13 +183,12 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
     record.iterations = iteration;
     if (iteration > 1) await reserveTokens(task, messages, limits, deps, lastText);
     task.events.append('llm.started', { iteration });
-    const span = deps.tracing.startChild(
-      task.span,
-      'llm.call',
-      { 'agentd.iteration': iteration },
-      SpanKind.CLIENT,
-    );
-    callContext.traceparent = traceparentOf(span);
+    // Tracing off (no task span): no attributes object, no span.
+    const span =
+      task.span === undefined
+        ? undefined
+        : deps.tracing.startChild(task.span, 'llm.call', { 'agentd.iteration': iteration }, SpanKind.CLIENT);
+    if (span !== undefined) callContext.traceparent = traceparentOf(span);
     let call: LlmCall;
     let cached = false;
     try {
@@ -206,7 +205,7 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
       throw err;
     }
     if (span !== undefined) endSpan(span, llmSpanAttributes(call, chain), null);
-    deps.metrics.cost.with(deps.metrics.tenantLabel(record.tenant_id), call.model).inc(call.costUsd);
+    deps.metrics.costSeries(record.tenant_id, call.model).inc(call.costUsd);
     const result = call.result;
     task.providerMs += call.durationMs;
     const callTokens = result.usage.input_tokens + result.usage.output_tokens;
@@ -214,15 +213,16 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
     record.usage.output_tokens += result.usage.output_tokens;
     record.cost_usd += call.costUsd;
     record.model = call.model;
-    task.events.append('llm.completed', {
+    const completed: Record<string, unknown> = {
       iteration,
       model: call.model,
       finish_reason: result.finishReason,
       usage: result.usage,
       cost_usd: call.costUsd,
-      ...(call.failedAttempts.length > 0 ? { failed_attempts: call.failedAttempts } : {}),
-      ...(cached ? { cached: true } : {}),
-    });
+    };
+    if (call.failedAttempts.length > 0) completed.failed_attempts = call.failedAttempts;
+    if (cached) completed.cached = true;
+    task.events.append('llm.completed', completed);
     const assistant: ChatMessage = { role: 'assistant', content: result.content };
     if (result.toolCalls.length > 0) assistant.tool_calls = result.toolCalls;
     messages.push(assistant);
@@ -230,8 +230,10 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
     if (result.content !== null && result.content !== '') lastText = result.content;
 
     const ticket = task.ticket;
-    const spentShared =
-      ticket === undefined ? undefined : await deps.admission.settle(ticket, callTokens, call.costUsd);
+    // The local backend settles synchronously: no await (and no microtask turn) for it.
+    const settled =
+      ticket === undefined ? undefined : deps.admission.settle(ticket, callTokens, call.costUsd);
+    const spentShared = settled instanceof Promise ? await settled : settled;
     if (result.toolCalls.length === 0) {
       // The answer is in: a budget reached by this last call does not take it back.
       persistSession(task, produced, deps.store);
@@ -257,36 +259,39 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
       }
     }
 
-    toolContext ??= {
-      allowed,
-      cancellation: task.cancellation,
-      taskId: record.id,
-      tenantId: record.tenant_id,
-      userId: record.user_id,
-      sessionId: record.session_id,
-      agent: agent.name,
-      timeoutMs: agent.toolTimeoutMs,
-      maxParallel: agent.maxParallelTools,
-      onStart: (toolCall) => {
-        task.events.append('tool.started', {
-          id: toolCall.id,
-          name: toolCall.function.name,
-          arguments: toolCall.function.arguments,
-        });
-        const span = deps.tracing.startChild(task.span, 'tool.call', {
-          'agentd.tool': toolCall.function.name,
-        });
-        if (span !== undefined) toolSpans.set(toolCall.id, span);
-      },
-      onEnd: (outcome) => {
-        task.events.append('tool.completed', toolEventData(outcome));
-        const span = toolSpans.get(outcome.id);
-        if (span !== undefined) {
-          toolSpans.delete(outcome.id);
-          endSpan(span, { 'agentd.tool.ok': outcome.ok }, outcome.error);
-        }
-      },
-    };
+    if (toolContext === undefined) {
+      const toolSpans = new Map<string, Span>();
+      toolContext = {
+        allowed,
+        cancellation: task.cancellation,
+        taskId: record.id,
+        tenantId: record.tenant_id,
+        userId: record.user_id,
+        sessionId: record.session_id,
+        agent: agent.name,
+        timeoutMs: agent.toolTimeoutMs,
+        maxParallel: agent.maxParallelTools,
+        onStart: (toolCall) => {
+          task.events.append('tool.started', {
+            id: toolCall.id,
+            name: toolCall.function.name,
+            arguments: toolCall.function.arguments,
+          });
+          const span = deps.tracing.startChild(task.span, 'tool.call', {
+            'agentd.tool': toolCall.function.name,
+          });
+          if (span !== undefined) toolSpans.set(toolCall.id, span);
+        },
+        onEnd: (outcome) => {
+          task.events.append('tool.completed', toolEventData(outcome));
+          const span = toolSpans.get(outcome.id);
+          if (span !== undefined) {
+            toolSpans.delete(outcome.id);
+            endSpan(span, { 'agentd.tool.ok': outcome.ok }, outcome.error);
+          }
+        },
+      };
+    }
     const started = performance.now();
     const outcomes = await deps.tools.run(result.toolCalls, toolContext);
     task.toolMs += performance.now() - started;
@@ -517,10 +522,11 @@ function messageTokens(message: ChatMessage): number {
   return tokens;
 }
 
-function abortOnTimeout(state: { task: Task; timeoutMs: number }): void {
-  state.task.cancellation.abortWith(
-    new TimeoutError(`task did not finish within ${state.timeoutMs} ms`, {
-      details: { limit: 'timeout_ms', timeout_ms: state.timeoutMs },
+function abortOnTimeout(task: Task): void {
+  const timeoutMs = task.timeoutMs;
+  task.cancellation.abortWith(
+    new TimeoutError(`task did not finish within ${timeoutMs} ms`, {
+      details: { limit: 'timeout_ms', timeout_ms: timeoutMs },
     }),
   );
 }

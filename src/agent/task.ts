@@ -18,12 +18,16 @@ export class Task implements RouterSink {
   /** Milliseconds spent waiting on providers and tools: the rest is agentd's overhead. */
   providerMs = 0;
   toolMs = 0;
+  /** The deadline of the whole task, set when it starts (for the timeout's message). */
+  timeoutMs = 0;
   /** The admission this task holds while it runs (slots, and the buckets its usage is charged to). */
   ticket: TaskTicket | undefined;
   /** Tracing: the client's `traceparent`, and this task's span while it runs. */
   traceparent: string | undefined;
   span: Span | undefined;
   #waiters: (() => void)[] | undefined;
+  /** What `wait()` without a timeout returns: one promise for every such waiter. */
+  #finishedPromise: Promise<boolean> | undefined;
 
   constructor(record: TaskRecord, eventBuffer: number) {
     this.record = record;
@@ -94,21 +98,26 @@ export class Task implements RouterSink {
   /** Resolves when the task finishes, or after `timeoutMs` if given (true if finished). */
   wait(timeoutMs?: number): Promise<boolean> {
     if (this.finished) return Promise.resolve(true);
+    if (timeoutMs === undefined) {
+      this.#finishedPromise ??= new Promise((resolve) => this.#addWaiter(() => resolve(true)));
+      return this.#finishedPromise;
+    }
     return new Promise((resolve) => {
-      const timer =
-        timeoutMs === undefined
-          ? undefined
-          : setTimeout(() => {
-              this.#unwait(wake);
-              resolve(false);
-            }, timeoutMs);
+      const timer = setTimeout(() => {
+        this.#unwait(wake);
+        resolve(false);
+      }, timeoutMs);
       const wake = (): void => {
-        if (timer !== undefined) clearTimeout(timer);
+        clearTimeout(timer);
         resolve(true);
       };
-      if (this.#waiters === undefined) this.#waiters = [wake];
-      else this.#waiters.push(wake);
+      this.#addWaiter(wake);
     });
+  }
+
+  #addWaiter(wake: () => void): void {
+    if (this.#waiters === undefined) this.#waiters = [wake];
+    else this.#waiters.push(wake);
   }
 
   #unwait(wake: () => void): void {

@@ -1,4 +1,4 @@
-import { createParser, type EventSourceMessage, type EventSourceParser } from 'eventsource-parser';
+import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { ProviderProtocolError } from '../errors.js';
 import { estimateTokens } from '../lib/tokens.js';
 import { plainContentDelta } from './content-delta.js';
@@ -33,7 +33,8 @@ interface ChunkPayload {
  * array and joined once at the end; each chunk is parsed exactly once.
  */
 export class ChatStreamAssembler {
-  readonly #parser: EventSourceParser;
+  /** For what the fast path in `feed` does not read; made on first need. */
+  #parser: EventSourceParser | undefined;
   readonly #sink: StreamSink | undefined;
   readonly #startedAt: number;
   #parts: string[] = [];
@@ -43,6 +44,11 @@ export class ChatStreamAssembler {
   #model: string | undefined;
   #ttftMs: number | undefined;
   #skipped = 0;
+  /**
+   * True when the parser holds no partial line or event, so the next text starts a new event and
+   * plain `data: …` events can be read without it (see `feed`).
+   */
+  #atEventBoundary = true;
   /** True once `[DONE]` arrived. */
   done = false;
   /** Set when the stream carried an error payload or too many malformed chunks. */
@@ -53,11 +59,32 @@ export class ChatStreamAssembler {
   constructor(sink: StreamSink | undefined, startedAt: number) {
     this.#sink = sink;
     this.#startedAt = startedAt;
-    this.#parser = createParser({ onEvent: (event) => this.#onEvent(event) });
   }
 
+  /**
+   * Parses the next piece of the stream. Almost every piece a provider sends is whole events of
+   * one `data: …` line each (`data: {json}\n\n`, one per HTTP/2 frame); those are read here with
+   * one slice per event. Anything else (comments, `event:`/`id:` fields, multi-line data, CR line
+   * ends, a piece that ends mid-line, a byte-order mark) goes to
+   * eventsource-parser from the first byte that is not such an event, so the spec's rules apply.
+   */
   feed(text: string): void {
-    this.#parser.feed(text);
+    let rest = text;
+    if (this.#atEventBoundary && text.indexOf('\r') === -1) {
+      let pos = 0;
+      while (text.startsWith('data: ', pos)) {
+        const end = text.indexOf('\n', pos + 6);
+        if (end === -1 || text.charCodeAt(end + 1) !== 0x0a /* \n */) break;
+        this.#onData(text.slice(pos + 6, end));
+        pos = end + 2;
+      }
+      if (pos === text.length) return;
+      if (pos > 0) rest = text.slice(pos);
+    }
+    this.#parser ??= createParser({ onEvent: (event) => this.#onData(event.data) });
+    this.#parser.feed(rest);
+    // A piece that ends with a blank line leaves the parser between events.
+    this.#atEventBoundary = rest.endsWith('\n\n');
   }
 
   /** A finish reason arrived: the reply is complete even if `[DONE]` never comes. */
@@ -100,8 +127,7 @@ export class ChatStreamAssembler {
     };
   }
 
-  #onEvent(event: EventSourceMessage): void {
-    const data = event.data;
+  #onData(data: string): void {
     if (data === '[DONE]') {
       this.done = true;
       return;

@@ -123,6 +123,7 @@ export class AgentdMetrics {
   readonly #gauges: GaugeFamily[] = [];
   readonly #agents = new Map<string, AgentSeries>();
   readonly #tools = new Map<string, ToolSeries>();
+  readonly #costs = new Map<string, Map<string, CounterSeries>>();
   #registry: client.Registry | undefined;
 
   constructor(options: MetricsOptions = { tenantLabels: false }) {
@@ -172,6 +173,25 @@ export class AgentdMetrics {
     if (series === undefined) {
       series = { ok: this.toolCalls.with(name, 'ok'), duration: this.toolDuration.with(name), tool: name };
       this.#tools.set(name, series);
+    }
+    return series;
+  }
+
+  /**
+   * The cost series of a tenant's calls to a model, looked up without building a label key
+   * (once per model call on the task path).
+   */
+  costSeries(tenant: string, model: string): CounterSeries {
+    const label = this.tenantLabel(tenant);
+    let byModel = this.#costs.get(label);
+    if (byModel === undefined) {
+      byModel = new Map();
+      this.#costs.set(label, byModel);
+    }
+    let series = byModel.get(model);
+    if (series === undefined) {
+      series = this.cost.with(label, model);
+      byModel.set(model, series);
     }
     return series;
   }

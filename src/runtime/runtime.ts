@@ -230,6 +230,8 @@ export class Runtime {
   /** Disconnects the agents' MCP servers. */
   #closeMcp: (() => Promise<void>) | undefined;
   #finishedTasks = 0;
+  /** The last unawaited insert whose failure is logged (see `submit`). */
+  #watchedInsert: Promise<void> | undefined;
   #draining = false;
   #closed = false;
 
@@ -579,8 +581,12 @@ export class Runtime {
         task.cancellation.abortWith(new CancelledError('the task could not be stored'));
         throw err;
       }
-    } else {
-      persisted.catch((err: unknown) => this.log.error({ err, task_id: record.id }, 'storing a task failed'));
+    } else if (persisted !== this.#watchedInsert) {
+      // Stores may hand every insert of one batch the same commit promise: watch each once.
+      this.#watchedInsert = persisted;
+      persisted.catch((err: unknown) =>
+        this.log.error({ err, task_id: record.id }, 'storing a task (and any batched with it) failed'),
+      );
     }
     return { task, created: true };
   }
@@ -903,6 +909,14 @@ export class Runtime {
   }
 
   #checkSelector(request: SubmitRequest, agent: Agent): void {
+    // No selector and an agent model (resolved when the agent was added): nothing to check.
+    if (
+      request.model === undefined &&
+      request.tier === undefined &&
+      request.mode === undefined &&
+      agent.model !== undefined
+    )
+      return;
     if (request.tier !== undefined && !(TIERS as readonly string[]).includes(request.tier)) {
       throw new InvalidRequestError(`\`tier\` must be one of ${TIERS.join(', ')}`, {
         details: { field: 'tier' },

@@ -14,6 +14,7 @@ import type { Runtime } from '../runtime/index.js';
 import { VERSION } from '../runtime/index.js';
 import { installAuth } from './auth.js';
 import { installErrorHandlers } from './errors.js';
+import { lazyRequestLogger } from './request-logger.js';
 import { agentRoutes } from './routes/agents.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
@@ -51,6 +52,7 @@ export async function buildServer(runtime: Runtime): Promise<App> {
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setChildLoggerFactory(lazyRequestLogger);
   // Bodies are validated strictly (42 is not "42", unknown fields are errors); query strings and
   // path parameters arrive as text and are coerced to the declared types.
   const options = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false } as const;

@@ -19,13 +19,19 @@ export const ErrorBodySchema = Type.Object({
 
 export const ErrorResponseSchema = Type.Object({ error: ErrorBodySchema });
 
-const TaskStatusSchema = Type.Union([
-  Type.Literal('queued'),
-  Type.Literal('running'),
-  Type.Literal('succeeded'),
-  Type.Literal('failed'),
-  Type.Literal('cancelled'),
-]);
+/**
+ * A string enum rather than a union of literals: fast-json-stringify serialises a union by
+ * running a validator per branch on every response; an enum is written as a plain string.
+ */
+const TaskStatusSchema = Type.Unsafe<'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'>({
+  type: 'string',
+  enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'],
+});
+
+/** A nullable object as `type: ["object", "null"]` (no per-response validator, as for `Nullable`). */
+function NullableObject<T extends TSchema & { type: 'object' }>(schema: T) {
+  return Type.Unsafe<Static<T> | null>({ ...schema, type: ['object', 'null'] });
+}
 
 export const UsageSchema = Type.Object({
   input_tokens: Type.Integer(),
@@ -41,7 +47,7 @@ export const TaskSchema = Type.Object({
   input: Type.String(),
   result: Nullable(Type.String()),
   partial: Type.Boolean({ description: 'result is partial output of a task stopped by a limit' }),
-  error: Type.Union([ErrorBodySchema, Type.Null()]),
+  error: NullableObject(ErrorBodySchema),
   model: Nullable(Type.String({ description: 'the model that produced the answer' })),
   usage: UsageSchema,
   cost_usd: Type.Number(),
@@ -49,7 +55,7 @@ export const TaskSchema = Type.Object({
   tool_calls: Type.Integer(),
   session_id: Nullable(Type.String()),
   user_id: Nullable(Type.String()),
-  metadata: Type.Union([FreeObject, Type.Null()]),
+  metadata: NullableObject(FreeObject),
   attempt: Type.Integer(),
   created_at: Type.String({ format: 'date-time' }),
   started_at: Nullable(Type.String({ format: 'date-time' })),

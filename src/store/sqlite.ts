@@ -172,7 +172,8 @@ export class SqliteStore implements Store {
   #messages: PendingMessages[] = [];
   /** Session usage to add: session id → [tokens, usd]. */
   #usage = new Map<string, [number, number]>();
-  #waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  /** The commit that the inserts queued since the last one wait for (one promise per batch). */
+  #batch: BatchCommit | undefined;
   #immediate: NodeJS.Immediate | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -297,7 +298,8 @@ ORDER BY seq DESC LIMIT ?`,
     if (this.#closed) return Promise.reject(new Error('the store is closed'));
     this.#tasks.set(task, true);
     this.#schedule(durable);
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    this.#batch ??= new BatchCommit();
+    return this.#batch.promise;
   }
 
   updateTask(task: TaskRecord): void {
@@ -564,20 +566,20 @@ ORDER BY seq DESC LIMIT ?`,
     const tasks = this.#tasks;
     const messages = this.#messages;
     const usage = this.#usage;
-    const waiters = this.#waiters;
+    const batch = this.#batch;
     this.#tasks = new Map();
     this.#messages = [];
     this.#usage = new Map();
-    this.#waiters = [];
+    this.#batch = undefined;
     try {
       this.#commit(tasks, messages, usage);
     } catch (err) {
       // Tails were extended inside the rolled-back transaction.
       this.#tails?.clear();
-      for (const waiter of waiters) waiter.reject(err);
+      batch?.reject(err);
       throw err;
     }
-    for (const waiter of waiters) waiter.resolve();
+    batch?.resolve();
   }
 
   /** Re-reads tails from storage when another connection (another process) committed. */
@@ -690,6 +692,20 @@ ORDER BY seq DESC LIMIT ?`,
 
 const MESSAGE_INSERT_COLUMNS = 'session_id, seq, message, role, tokens, task_id, created_at, bytes, kind';
 
+/** One transaction's outcome, shared by every insert that waits for it. */
+class BatchCommit {
+  readonly promise: Promise<void>;
+  resolve!: () => void;
+  reject!: (err: unknown) => void;
+
+  constructor() {
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+}
+
 function flushStore(store: SqliteStore): void {
   try {
     store.flushQueued();
@@ -700,6 +716,7 @@ function flushStore(store: SqliteStore): void {
 
 type SqlValue = string | number | null;
 
+/** TASK_COLUMNS order: the fixed columns, then the mutable ones (one array, no copies). */
 function insertValues(task: TaskRecord): SqlValue[] {
   return [
     task.id,
@@ -712,7 +729,20 @@ function insertValues(task: TaskRecord): SqlValue[] {
     task.metadata === null ? null : JSON.stringify(task.metadata),
     JSON.stringify(task.options),
     task.created_at,
-    ...updateValues(task).slice(0, -1),
+    task.status,
+    task.result,
+    task.partial ? 1 : 0,
+    task.error === null ? null : JSON.stringify(task.error),
+    task.model,
+    task.usage.input_tokens,
+    task.usage.output_tokens,
+    task.cost_usd,
+    task.iterations,
+    task.tool_calls,
+    task.attempt,
+    task.event_seq,
+    task.started_at,
+    task.finished_at,
   ];
 }
 

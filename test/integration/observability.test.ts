@@ -212,6 +212,10 @@ describe('observability', () => {
     const output = lines.join('');
     assert.ok(output.length > 0, 'something was logged');
     assert.ok(output.includes('"url":"/v1/agents/assistant/run"'), 'requests were logged');
+    assert.ok(
+      lines.some((line) => line.includes('"reqId":"') && line.includes('"url":"/v1/agents/assistant/run"')),
+      "a request's log lines carry its request id",
+    );
     for (const secret of [providerKey, 'agd_wrong-key-value'])
       assert.ok(!output.includes(secret), `leaked ${secret}`);
     assert.ok(!/agd_[A-Za-z0-9_-]{32}/.test(output), 'an API key leaked');

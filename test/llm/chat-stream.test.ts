@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createParser } from 'eventsource-parser';
 import { ChatStreamAssembler } from '../../src/llm/chat-stream.js';
 import type { ChatMessage } from '../../src/llm/index.js';
 
@@ -87,5 +88,56 @@ describe('ChatStreamAssembler', () => {
     const result = assembler.result(messages);
     assert.equal(result.usageEstimated, true);
     assert.ok(result.usage.output_tokens > 0 && result.usage.input_tokens > 0);
+  });
+
+  it('reads every event exactly as eventsource-parser does, whatever the framing', () => {
+    // Plain `data:` events take a fast path; comments, event/id fields, multi-line data, CRLF and
+    // lone CR line ends, a BOM and pieces split anywhere must still follow the SSE rules.
+    let seed = 7;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const pieces = [
+      (i: number) => chunk({ content: `w${i} "q"\\ é ` }),
+      () => ': keep-alive\n\n',
+      (i: number) => `event: message\nid: ${i}\n${chunk({ content: `e${i}` })}`,
+      (i: number) => `data: {"choices":[{"delta":{"content":"m${i}"},\ndata: "finish_reason":null}]}\n\n`,
+      (i: number) => chunk({ content: `crlf${i}` }).replace(/\n/g, '\r\n'),
+      (i: number) => chunk({ content: `cr${i}` }).replace(/\n/g, '\r'),
+      (i: number) => `data:${JSON.stringify({ choices: [{ delta: { content: `nospace${i}` } }] })}\n\n`,
+      () => 'retry: 100\n\n',
+    ];
+    for (let run = 0; run < 300; run++) {
+      let stream = run % 5 === 0 ? '\uFEFF' : '';
+      stream += chunk({ role: 'assistant', content: 'first' });
+      const count = 1 + random(30);
+      for (let i = 0; i < count; i++) {
+        const kind = random(3) === 0 ? random(pieces.length) : 0;
+        stream += pieces[kind]!(i);
+      }
+      stream += `${chunk({}, 'stop')}data: [DONE]\n\n`;
+      const expected: string[] = [];
+      const reference = createParser({
+        onEvent: (event) => {
+          if (event.data === '[DONE]') return;
+          const text = (JSON.parse(event.data) as { choices: { delta: { content?: string } }[] }).choices[0]
+            ?.delta.content;
+          if (text) expected.push(text);
+        },
+      });
+      reference.feed(stream);
+      const got: string[] = [];
+      const assembler = new ChatStreamAssembler({ onText: (t) => got.push(t) }, performance.now());
+      // Whole events per piece (as HTTP/2 frames carry them) and arbitrary splits.
+      for (let i = 0; i < stream.length; ) {
+        const size = run % 2 === 0 ? 1 + random(300) : 1 + random(8);
+        assembler.feed(stream.slice(i, i + size));
+        i += size;
+      }
+      assert.deepEqual(got, expected, `run ${run}`);
+      assert.equal(assembler.result(messages).content, expected.length === 0 ? null : expected.join(''));
+      assert.ok(assembler.done);
+    }
   });
 });
