@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { InvalidRequestError } from '../errors.js';
 import { contentWords } from './stopwords.js';
-import type { MemoryRecord, MemorySnapshot } from './types.js';
+import type { MemoryRecord } from './types.js';
 
 // Rows of the Postgres memory tables: schema, type parsing and conversions for postgres-storage.ts.
 
@@ -112,21 +112,6 @@ export function toRecord(row: MemoryRow): MemoryRecord {
     updated_at: row.updated_at,
     expires_at: row.expires_at,
   };
-}
-
-export function snapshot(record: MemoryRecord): string {
-  const value: MemorySnapshot = {
-    user_id: record.user_id,
-    agent_id: record.agent_id,
-    session_id: record.session_id,
-    text: record.text,
-    metadata: record.metadata,
-    tags: record.tags,
-    importance: record.importance,
-    updated_at: record.updated_at,
-    expires_at: record.expires_at,
-  };
-  return JSON.stringify(value);
 }
 
 export function bytes(vector: Float32Array): Buffer {

@@ -11,10 +11,10 @@ import {
   type MemoryRow,
   migrations,
   queryExpression,
-  snapshot,
   TYPES,
   toRecord,
 } from './postgres-rows.js';
+import { snapshotJson } from './snapshot.js';
 import type {
   EmbedderStamp,
   IndexedVector,
@@ -183,7 +183,7 @@ export class PostgresMemoryStorage implements MemoryStorage {
       );
       const history = new HistoryRows();
       for (const { key, record } of out)
-        history.push(record.id, key, record.tenant_id, 'add', null, snapshot(record), record.created_at);
+        history.push(record.id, key, record.tenant_id, 'add', null, snapshotJson(record), record.created_at);
       await this.#appendHistory(client, history);
       return out;
     });
@@ -243,7 +243,7 @@ export class PostgresMemoryStorage implements MemoryStorage {
           row.key,
         ]);
       const history = new HistoryRows();
-      history.push(id, row.key, tenantId, 'update', snapshot(before), snapshot(after), now);
+      history.push(id, row.key, tenantId, 'update', snapshotJson(before), snapshotJson(after), now);
       await this.#appendHistory(client, history);
       return { key: row.key, record: after };
     });
@@ -259,7 +259,7 @@ export class PostgresMemoryStorage implements MemoryStorage {
       const row = removed.rows[0];
       if (row === undefined) return undefined;
       const history = new HistoryRows();
-      history.push(id, row.key, tenantId, 'delete', snapshot(toRecord(row)), null, now);
+      history.push(id, row.key, tenantId, 'delete', snapshotJson(toRecord(row)), null, now);
       await this.#appendHistory(client, history);
       return row.key;
     });
@@ -462,7 +462,7 @@ export class PostgresMemoryStorage implements MemoryStorage {
       );
       const history = new HistoryRows();
       for (const row of removed.rows)
-        history.push(row.id, row.key, row.tenant_id, 'delete', snapshot(toRecord(row)), null, now);
+        history.push(row.id, row.key, row.tenant_id, 'delete', snapshotJson(toRecord(row)), null, now);
       await this.#appendHistory(client, history);
       return removed.rows.map((row) => ({ key: row.key, tenant_id: row.tenant_id, text: row.text }));
     });

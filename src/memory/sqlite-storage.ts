@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { InvalidRequestError } from '../errors.js';
 import { compileFilter } from './filter.js';
+import { snapshotJson } from './snapshot.js';
 import { contentWords } from './stopwords.js';
 import type {
   EmbedderStamp,
@@ -113,20 +114,6 @@ function toRecord(row: MemoryRow): MemoryRecord {
     created_at: row.created_at,
     updated_at: row.updated_at,
     expires_at: row.expires_at,
-  };
-}
-
-function snapshot(record: MemoryRecord): MemorySnapshot {
-  return {
-    user_id: record.user_id,
-    agent_id: record.agent_id,
-    session_id: record.session_id,
-    text: record.text,
-    metadata: record.metadata,
-    tags: record.tags,
-    importance: record.importance,
-    updated_at: record.updated_at,
-    expires_at: record.expires_at,
   };
 }
 
@@ -241,7 +228,7 @@ export class SqliteMemoryStorage implements MemoryStorage {
           record.tenant_id,
           'add',
           null,
-          JSON.stringify(snapshot(record)),
+          snapshotJson(record),
           record.created_at,
         );
         out.push({ key, record });
@@ -297,15 +284,7 @@ export class SqliteMemoryStorage implements MemoryStorage {
           row.key,
         );
       if (vector !== undefined) this.#insertVector.run(row.key, blob(vector));
-      this.#history.run(
-        id,
-        row.key,
-        tenantId,
-        'update',
-        JSON.stringify(snapshot(before)),
-        JSON.stringify(snapshot(after)),
-        now,
-      );
+      this.#history.run(id, row.key, tenantId, 'update', snapshotJson(before), snapshotJson(after), now);
       return { key: row.key, record: after };
     });
     return run.immediate();
@@ -316,7 +295,7 @@ export class SqliteMemoryStorage implements MemoryStorage {
       const row = this.#get.get(id, tenantId) as MemoryRow | undefined;
       if (row === undefined) return undefined;
       this.#db.prepare('DELETE FROM memories WHERE key = ?').run(row.key);
-      this.#history.run(id, row.key, tenantId, 'delete', JSON.stringify(snapshot(toRecord(row))), null, now);
+      this.#history.run(id, row.key, tenantId, 'delete', snapshotJson(toRecord(row)), null, now);
       return row.key;
     });
     return run.immediate();
@@ -481,15 +460,7 @@ export class SqliteMemoryStorage implements MemoryStorage {
       const remove = this.#db.prepare('DELETE FROM memories WHERE key = ?');
       for (const row of rows) {
         remove.run(row.key);
-        this.#history.run(
-          row.id,
-          row.key,
-          row.tenant_id,
-          'delete',
-          JSON.stringify(snapshot(toRecord(row))),
-          null,
-          now,
-        );
+        this.#history.run(row.id, row.key, row.tenant_id, 'delete', snapshotJson(toRecord(row)), null, now);
       }
       return rows.map((row) => ({ key: row.key, tenant_id: row.tenant_id, text: row.text }));
     });
