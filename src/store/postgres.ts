@@ -1,5 +1,6 @@
-import pg from 'pg';
-import { ConfigError, InvalidRequestError } from '../errors.js';
+import type pg from 'pg';
+import { InvalidRequestError } from '../errors.js';
+import { openPostgresPool } from '../lib/postgres-pool.js';
 import type { ChatMessage } from '../llm/index.js';
 import {
   fromRow,
@@ -77,20 +78,7 @@ export class PostgresStore implements Store {
 
   /** Connects, creates the schema if needed and applies pending migrations. */
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
-    const schema = options.schema ?? 'public';
-    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
-      throw new ConfigError(
-        `storage.schema must be a lower-case SQL identifier (letters, digits, _), got "${schema}"`,
-      );
-    }
-    const pool = new pg.Pool({
-      connectionString: options.url,
-      max: options.poolSize ?? 10,
-      options: `-c search_path=${schema}`,
-      types: TYPES,
-    });
-    // An idle connection that drops (a Postgres restart) must not crash the process.
-    pool.on('error', () => {});
+    const { pool, schema } = openPostgresPool({ ...options, types: TYPES });
     const store = new PostgresStore(pool, schema, options.flushIntervalMs ?? 10, options.sessionCaps ?? {});
     try {
       await store.#migrate();
