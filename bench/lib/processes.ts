@@ -1,5 +1,25 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 
+/** Every child a benchmark started and that still runs: killed when the benchmark ends, however it ends. */
+const children = new Set<ChildProcess>();
+let reaperInstalled = false;
+
+function track(child: ChildProcess): void {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  if (reaperInstalled) return;
+  reaperInstalled = true;
+  const reap = (): void => {
+    for (const running of children) running.kill('SIGKILL');
+  };
+  process.once('exit', reap);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.once(signal, () => {
+      reap();
+      process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
+    });
+}
+
 export interface Started {
   child: ChildProcess;
   /** The first capture group of `ready` in the process output. */
@@ -20,6 +40,7 @@ export function startNode(
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  track(child);
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -50,6 +71,49 @@ export function startNode(
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`${args.join(' ')} exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+/** What a driver process printed: its `RESULT <json>` line, or why it gave none. */
+export type DriverOutcome<R> = R | { failed: string };
+
+/**
+ * Runs a benchmark driver (one subject, one workload, in a fresh process) and resolves with the
+ * JSON of its `RESULT ` line; a `FAILED <json string>` line, a crash or the time limit resolve
+ * with `{ failed }` and the reason, so one failing subject never stops the whole run.
+ */
+export function runDriver<R>(
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number },
+): Promise<DriverOutcome<R>> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, {
+      cwd: options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+    });
+    track(child);
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      err = (err + chunk.toString()).slice(-4000);
+    });
+    const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(killer);
+      const lines = out.split('\n');
+      const line = lines.find((l) => l.startsWith('RESULT '));
+      if (line !== undefined) return resolve(JSON.parse(line.slice(7)) as R);
+      const failed = lines.find((l) => l.startsWith('FAILED '));
+      const reason =
+        failed !== undefined
+          ? (JSON.parse(failed.slice(7)) as string)
+          : `exit ${code ?? signal}: ${err.trim().split('\n').slice(-3).join(' ')}`;
+      resolve({ failed: reason.slice(0, 400) });
     });
   });
 }

@@ -13,14 +13,15 @@
  *        --conversations N (2)  --only agentd,mem0,mastra  --phases load,locomo  --rounds N (1)
  *        --add-seconds S (240)  --search-seconds S (15)  --queries N (1000)  --no-docs
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request as httpRequest } from 'undici';
 import { startMockProcess } from '../lib/agentd.js';
+import { installBenchPackages, installedVersions } from '../lib/bench-packages.js';
 import { describeMachine } from '../lib/machine.js';
+import { type DriverOutcome, runDriver } from '../lib/processes.js';
 import { updateDocs, writeResult } from '../lib/report.js';
 import { median, percentile } from '../lib/stats.js';
 import type { DriverRequest, DriverResult } from './driver.js';
@@ -67,85 +68,27 @@ const SUBJECTS: SubjectInfo[] = [
 const only = values.only?.split(',');
 const subjects = SUBJECTS.filter((s) => only === undefined || only.includes(s.id));
 
-/**
- * Installs the peers on first use: `npm ci` without install scripts, then better-sqlite3's build
- * (mem0's local vector store and history are better-sqlite3 files; with no internet its prebuilt
- * binary cannot be fetched, so it compiles from source with node-gyp: a few minutes, once).
- */
-function ensurePeersInstalled(): void {
-  if (existsSync(join(benchDir, 'node_modules'))) return;
-  process.stderr.write('installing the peer memory libraries (npm ci in bench/memory-peers)…\n');
-  const steps = [
-    ['ci', '--ignore-scripts', '--no-audit', '--no-fund'],
-    ['rebuild', 'better-sqlite3'],
-  ];
-  for (const args of steps) {
-    const result = spawnSync('npm', args, { cwd: benchDir, stdio: 'inherit' });
-    if (result.status !== 0) {
-      process.stderr.write(
-        `npm ${args[0]} in bench/memory-peers failed: peers will be reported as failing\n`,
-      );
-      return;
-    }
-  }
-}
-
 function versions(subject: SubjectInfo): { versions: Record<string, string>; missing?: string } {
-  const found: Record<string, string> = {};
-  for (const name of subject.packages) {
-    const path = join(benchDir, 'node_modules', name, 'package.json');
-    if (!existsSync(path))
-      return { versions: found, missing: `${name} is not installed (npm ci --prefix bench/memory-peers)` };
-    found[name] = (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
-  }
-  return { versions: found };
+  return installedVersions(benchDir, subject.packages);
 }
 
-type Outcome = DriverResult | { failed: string };
+type Outcome = DriverOutcome<DriverResult>;
 
 /** Runs one driver process and returns its result, or why it failed. */
 function drive(request: DriverRequest, home: string): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(benchDir, 'driver.ts'), JSON.stringify(request)],
-      {
-        cwd: benchDir,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: {
-          ...process.env,
-          NODE_ENV: 'production',
-          // A private home: mem0 keeps a config file under ~/.mem0.
-          HOME: home,
-          OPENAI_API_KEY: 'bench',
-          LOG_LEVEL: 'warn',
-          AGENTD_LOG_LEVEL: 'warn',
-          MEM0_TELEMETRY: 'false',
-          MASTRA_TELEMETRY_DISABLED: 'true',
-        },
-      },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      err = (err + chunk.toString()).slice(-4000);
-    });
-    const limit = (request.addSeconds + request.searchSeconds * 4 + 600) * 1000;
-    const killer = setTimeout(() => child.kill('SIGKILL'), limit);
-    child.on('exit', (code, signal) => {
-      clearTimeout(killer);
-      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
-      if (line !== undefined) return resolve(JSON.parse(line.slice(7)) as DriverResult);
-      const failed = out.split('\n').find((l) => l.startsWith('FAILED '));
-      const reason =
-        failed !== undefined
-          ? (JSON.parse(failed.slice(7)) as string)
-          : `exit ${code ?? signal}: ${err.trim().split('\n').slice(-3).join(' ')}`;
-      resolve({ failed: reason.slice(0, 400) });
-    });
+  return runDriver<DriverResult>(['--import', 'tsx', join(benchDir, 'driver.ts'), JSON.stringify(request)], {
+    cwd: benchDir,
+    env: {
+      NODE_ENV: 'production',
+      // A private home: mem0 keeps a config file under ~/.mem0.
+      HOME: home,
+      OPENAI_API_KEY: 'bench',
+      LOG_LEVEL: 'warn',
+      AGENTD_LOG_LEVEL: 'warn',
+      MEM0_TELEMETRY: 'false',
+      MASTRA_TELEMETRY_DISABLED: 'true',
+    },
+    timeoutMs: (request.addSeconds + request.searchSeconds * 4 + 600) * 1000,
   });
 }
 
@@ -172,7 +115,12 @@ const PHASES = [
   ...(phases.includes('locomo') ? [{ id: 'locomo', phase: 'locomo' as const, count: 0 }] : []),
 ];
 
-ensurePeersInstalled();
+// mem0's local vector store and history are better-sqlite3 files; with no internet its prebuilt
+// binary cannot be fetched, so it compiles from source with node-gyp: a few minutes, once.
+installBenchPackages(benchDir, 'the peer memory libraries', [
+  ['ci', '--ignore-scripts', '--no-audit', '--no-fund'],
+  ['rebuild', 'better-sqlite3'],
+]);
 const home = mkdtempSync(join(tmpdir(), 'agentd-bench-memory-peers-home-'));
 const mock = await startMockProcess();
 const baseURL = `${mock.match}/v1`;

@@ -206,8 +206,8 @@ if (process.env.BENCH_UPDATE_DOCS !== '0') {
   updateDocs(
     'memory',
     '### Memory (`npm run bench:memory`)\n\n' +
-      `Measured on the shared 2-core machine under load from other work (load average ${loadavg()[0]!.toFixed(1)}): ` +
-      'provisional figures, several times slower than on an idle machine. The global ANN run asked for ' +
+      `Measured on the shared 2-core machine, load average ${loadavg()[0]!.toFixed(1)} at the end of the run ` +
+      '(above about 1, other work shared the cores and the figures are slower than on an idle machine). The global ANN run asked for ' +
       `${GLOBAL.toLocaleString('en-US')} memories (\`npm run bench:memory -- --global 1000000 --budget 1200\` for the ` +
       'target size; the build stops after the chunk that passes the budget and measures the size reached). ' +
       'Scoped search: vectors in one dense unit-length matrix per user searched in place by SIMD inner product, ' +

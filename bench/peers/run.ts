@@ -9,12 +9,12 @@
  * Flags: --quick (smoke test: small counts, one round)  --rounds N (3)  --rounds-10k N (1)  --seconds S (3)
  *        --only a,b (subjects)  --workloads one-shot,tool,session,c1000,c10000  --no-docs
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startMockProcess } from '../lib/agentd.js';
+import { installBenchPackages, installedVersions } from '../lib/bench-packages.js';
 import { describeMachine } from '../lib/machine.js';
+import { type DriverOutcome, runDriver } from '../lib/processes.js';
 import { updateDocs, writeResult } from '../lib/report.js';
 import { median } from '../lib/stats.js';
 import { renderChart } from './chart.js';
@@ -77,81 +77,40 @@ const subjects = SUBJECTS.filter((s) => only === undefined || s.id === 'baseline
 const wanted = values.workloads?.split(',');
 const configurations = CONFIGURATIONS.filter((c) => wanted === undefined || wanted.includes(c.id));
 
-/** Installs the peers (a separate package, so agentd's own install stays small) on first use. */
-function ensurePeersInstalled(): void {
-  if (existsSync(join(peersDir, 'node_modules'))) return;
-  process.stderr.write('installing the peer frameworks (npm ci in bench/peers)…\n');
-  // No install scripts: none of the peers needs one (protobufjs's only checks its version).
-  const result = spawnSync('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund'], {
-    cwd: peersDir,
-    stdio: 'inherit',
-  });
-  if (result.status !== 0)
-    process.stderr.write('npm ci in bench/peers failed: peers will be reported as not installed\n');
-}
-
 function versions(subject: SubjectInfo): { versions: Record<string, string>; missing?: string } {
-  const found: Record<string, string> = {};
-  for (const name of subject.packages) {
-    const path = join(peersDir, 'node_modules', name, 'package.json');
-    if (!existsSync(path))
-      return { versions: found, missing: `${name} is not installed (npm ci --prefix bench/peers)` };
-    found[name] = (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
-  }
-  return { versions: found };
+  return installedVersions(peersDir, subject.packages);
 }
 
 /** Runs one driver process and returns its result line, or why it failed. */
-function drive(request: DriverRequest): Promise<DriverResult | { failed: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ['--expose-gc', '--import', 'tsx', join(peersDir, 'driver.ts'), JSON.stringify(request)],
-      {
-        cwd: root,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: {
-          ...process.env,
-          NODE_ENV: 'production',
-          OPENAI_API_KEY: 'bench',
-          // Quiet logging and no telemetry export, the same for every subject.
-          LOG_LEVEL: 'warn',
-          AGENTD_LOG_LEVEL: 'warn',
-          MASTRA_TELEMETRY_DISABLED: 'true',
-          OPENAI_AGENTS_DISABLE_TRACING: '1',
-          LANGCHAIN_TRACING_V2: 'false',
-          LANGSMITH_TRACING: 'false',
-          VOLTAGENT_DISABLE_TELEMETRY: 'true',
-        },
+function drive(request: DriverRequest): Promise<DriverOutcome<DriverResult>> {
+  return runDriver<DriverResult>(
+    ['--expose-gc', '--import', 'tsx', join(peersDir, 'driver.ts'), JSON.stringify(request)],
+    {
+      cwd: root,
+      env: {
+        NODE_ENV: 'production',
+        OPENAI_API_KEY: 'bench',
+        // Quiet logging and no telemetry export, the same for every subject.
+        LOG_LEVEL: 'warn',
+        AGENTD_LOG_LEVEL: 'warn',
+        MASTRA_TELEMETRY_DISABLED: 'true',
+        OPENAI_AGENTS_DISABLE_TRACING: '1',
+        LANGCHAIN_TRACING_V2: 'false',
+        LANGSMITH_TRACING: 'false',
+        VOLTAGENT_DISABLE_TELEMETRY: 'true',
       },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      err = (err + chunk.toString()).slice(-4000);
-    });
-    const killer = setTimeout(() => child.kill('SIGKILL'), request.deadlineMs * 2 + 60_000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(killer);
-      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
-      if (line !== undefined) return resolve(JSON.parse(line.slice(7)) as DriverResult);
-      const failed = out.split('\n').find((l) => l.startsWith('FAILED '));
-      const reason =
-        failed !== undefined
-          ? (JSON.parse(failed.slice(7)) as string)
-          : `exit ${code ?? signal}: ${err.trim().split('\n').slice(-3).join(' ')}`;
-      resolve({ failed: reason.slice(0, 400) });
-    });
-  });
+      timeoutMs: request.deadlineMs * 2 + 60_000,
+    },
+  );
 }
 
-ensurePeersInstalled();
+// No install scripts: none of the peers needs one (protobufjs's only checks its version).
+installBenchPackages(peersDir, 'the peer frameworks', [
+  ['ci', '--ignore-scripts', '--no-audit', '--no-fund'],
+]);
 const fast = await startMockProcess();
 const slow = await startMockProcess(SLOW_MOCK);
-const raw: Record<string, Record<string, (DriverResult | { failed: string })[]>> = {};
+const raw: Record<string, Record<string, DriverOutcome<DriverResult>[]>> = {};
 const started = Date.now();
 try {
   for (let round = 1; round <= rounds; round++) {

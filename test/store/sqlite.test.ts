@@ -2,37 +2,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { ChatMessage } from '../../src/llm/index.js';
-import { SqliteStore, type TaskRecord, trimWindow } from '../../src/store/index.js';
+import { SqliteStore, trimWindow } from '../../src/store/index.js';
 import { tempDir } from '../helpers/agentd.js';
-
-function task(id: string, overrides: Partial<TaskRecord> = {}): TaskRecord {
-  return {
-    id,
-    agent: 'a',
-    tenant_id: 't1',
-    user_id: null,
-    session_id: null,
-    status: 'queued',
-    input: 'hi',
-    result: null,
-    partial: false,
-    error: null,
-    model: null,
-    usage: { input_tokens: 0, output_tokens: 0 },
-    cost_usd: 0,
-    iterations: 0,
-    tool_calls: 0,
-    idempotency_key: null,
-    metadata: { k: 'v' },
-    options: { tier: 'small' },
-    attempt: 1,
-    event_seq: 0,
-    created_at: 1000,
-    started_at: null,
-    finished_at: null,
-    ...overrides,
-  };
-}
+import { task } from '../helpers/store.js';
 
 describe('SqliteStore', () => {
   it('stores tasks durably and reads back exactly what was written', async () => {
@@ -55,94 +27,6 @@ describe('SqliteStore', () => {
     assert.equal(await store.findTaskByIdempotencyKey('t2', 'k1'), undefined, 'keys are per tenant');
     await store.close();
     dir.remove();
-  });
-
-  it("lists a tenant's tasks newest first with cursor pagination and filters", async () => {
-    const store = new SqliteStore({ path: ':memory:' });
-    for (let i = 0; i < 7; i++) {
-      await store.insertTask(
-        task(`t${i}`, {
-          created_at: 1000 + i,
-          status: i % 2 === 0 ? 'succeeded' : 'failed',
-          session_id: i < 3 ? 's' : null,
-        }),
-      );
-    }
-    await store.insertTask(task('other', { tenant_id: 't2', created_at: 5000 }));
-    const seen: string[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await store.listTasks({ tenant_id: 't1', limit: 3, cursor });
-      seen.push(...page.items.map((t) => t.id));
-      cursor = page.next_cursor ?? undefined;
-    } while (cursor !== undefined);
-    assert.deepEqual(seen, ['t6', 't5', 't4', 't3', 't2', 't1', 't0']);
-    const failed = await store.listTasks({ tenant_id: 't1', status: 'failed', limit: 10 });
-    assert.deepEqual(
-      failed.items.map((t) => t.id),
-      ['t5', 't3', 't1'],
-    );
-    const session = await store.listTasks({ tenant_id: 't1', session_id: 's', limit: 10 });
-    assert.deepEqual(
-      session.items.map((t) => t.id),
-      ['t2', 't1', 't0'],
-    );
-    await assert.rejects(store.listTasks({ tenant_id: 't1', limit: 3, cursor: 'garbage' }), /cursor/);
-    await store.close();
-  });
-
-  it('appends session messages in order and reads windows by count and tokens', async () => {
-    const store = new SqliteStore({ path: ':memory:' });
-    const msg = (role: ChatMessage['role'], content: string) => ({
-      message: { role, content },
-      tokens: 10,
-      task_id: null,
-    });
-    await store.appendMessages('s1', 't1', [msg('user', 'u1'), msg('assistant', 'a1')]);
-    await store.appendMessages('s1', 't1', [msg('user', 'u2'), msg('assistant', 'a2')]);
-    assert.deepEqual(
-      (await store.sessionWindow('s1', 3, 1000)).map((m) => m.content),
-      ['a1', 'u2', 'a2'],
-    );
-    assert.deepEqual(
-      (await store.sessionWindow('s1', 10, 25)).map((m) => m.content),
-      ['u2', 'a2'],
-    );
-    const session = await store.getSession('s1');
-    assert.equal(session?.tenant_id, 't1');
-    assert.equal(session?.message_count, 4);
-    const page = await store.listMessages('s1', 1, 2);
-    assert.deepEqual(
-      page.items.map((m) => m.seq),
-      [2, 3],
-    );
-    assert.equal(page.next_cursor, '3');
-    await store.close();
-  });
-
-  it('writes a task once per batch, with its latest state', async () => {
-    const store = new SqliteStore({ path: ':memory:', flushIntervalMs: 1000 });
-    const record = task('batched');
-    const inserted = store.insertTask(record);
-    record.status = 'running';
-    store.updateTask(record);
-    record.status = 'succeeded';
-    record.event_seq = 7;
-    store.updateTask(record);
-    await inserted;
-    const stored = await store.getTask('batched');
-    assert.equal(stored?.status, 'succeeded');
-    assert.equal(stored?.event_seq, 7);
-    await store.close();
-  });
-
-  it('reports unfinished tasks for recovery', async () => {
-    const store = new SqliteStore({ path: ':memory:' });
-    await store.insertTask(task('q', { status: 'queued' }));
-    await store.insertTask(task('r', { status: 'running' }));
-    await store.insertTask(task('d', { status: 'succeeded' }));
-    assert.deepEqual((await store.unfinishedTasks()).map((t) => t.id).sort(), ['q', 'r']);
-    await store.close();
   });
 });
 
