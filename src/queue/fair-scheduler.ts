@@ -1,4 +1,5 @@
 import { QueueFullError } from '../errors.js';
+import { BinaryHeap } from '../lib/binary-heap.js';
 import { coarseTimer, type TimerEntry } from '../lib/coarse-timer.js';
 import { PriorityQueue } from './priority-queue.js';
 
@@ -54,7 +55,10 @@ export class FairScheduler<T> {
   readonly #run: (job: T) => Promise<void>;
   readonly #expire: (job: T) => void;
   readonly #tenants = new Map<string, TenantQueue<T>>();
-  readonly #heap: HeapEntry<T>[] = [];
+  /** Tenants with waiting jobs: highest head priority first, then the lowest pass. */
+  readonly #heap = new BinaryHeap<HeapEntry<T>>(
+    (a, b) => a.priority > b.priority || (a.priority === b.priority && a.pass < b.pass),
+  );
   readonly #waiting = new Map<T, Waiting<T>>();
   #limit: number;
   #active = 0;
@@ -217,45 +221,16 @@ export class FairScheduler<T> {
     queue.version++;
     const priority = queue.jobs.peekPriority();
     if (priority === undefined) return;
-    const heap = this.#heap;
-    heap.push({ queue, priority, pass: queue.pass, version: queue.version });
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(heap[i]!, heap[parent]!)) break;
-      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
-      i = parent;
-    }
+    this.#heap.push({ queue, priority, pass: queue.pass, version: queue.version });
   }
 
   #popTenant(): TenantQueue<T> | undefined {
-    const heap = this.#heap;
-    while (heap.length > 0) {
-      const top = heap[0]!;
-      const last = heap.pop()!;
-      if (heap.length > 0) {
-        heap[0] = last;
-        let i = 0;
-        for (;;) {
-          const left = 2 * i + 1;
-          const right = left + 1;
-          let best = i;
-          if (left < heap.length && before(heap[left]!, heap[best]!)) best = left;
-          if (right < heap.length && before(heap[right]!, heap[best]!)) best = right;
-          if (best === i) break;
-          [heap[i], heap[best]] = [heap[best]!, heap[i]!];
-          i = best;
-        }
-      }
+    for (let top = this.#heap.pop(); top !== undefined; top = this.#heap.pop()) {
       // Entries left behind by a change of the tenant's head are stale: skip them.
       if (top.version === top.queue.version && top.queue.jobs.size > 0) return top.queue;
     }
     return undefined;
   }
-}
-
-function before<T>(a: HeapEntry<T>, b: HeapEntry<T>): boolean {
-  return a.priority > b.priority || (a.priority === b.priority && a.pass < b.pass);
 }
 
 function expireJob<T>(state: { scheduler: FairScheduler<T>; job: T }): void {
