@@ -372,11 +372,20 @@ export class Runtime {
     runtime.#closeMcp = mcp.close;
     runtime.#startSessionSweeper();
     try {
-      for (const [name, agentConfig] of Object.entries(config.agents)) {
+      const addConfiguredAgent = (name: string): void => {
+        const agentConfig = config.agents[name]!;
         const mcpTools = mcp.byAgent.get(name) ?? [];
         const tools = mcpTools.length === 0 ? agentConfig.tools : [...agentConfig.tools, ...mcpTools];
-        runtime.#addAgent(Agent.fromConfig(name, { ...agentConfig, tools }), `agents.${name}`);
-      }
+        runtime!.#addAgent(Agent.fromConfig(name, { ...agentConfig, tools }), `agents.${name}`);
+      };
+      for (const name of Object.keys(config.agents)) addConfiguredAgent(name);
+      // A server's new tool list applies to tasks that start from now on; running ones keep theirs
+      // (a call to a tool that is gone fails as AGENTD_TOOL_NOT_FOUND, which the model sees).
+      mcp.onToolsChanged((change) => {
+        for (const name of change.removed) registry.unregister(name);
+        for (const tool of change.tools) registry.register(tool, { replace: true });
+        for (const name of change.agents) addConfiguredAgent(name);
+      });
       for (const agent of options.agents ?? [])
         runtime.#addAgent(Agent.fromOptions(agent), `agent "${agent.name}"`);
       if (providers.mock !== undefined) {

@@ -38,6 +38,7 @@ export class McpConnection {
   #failures = 0;
   #timer: NodeJS.Timeout | undefined;
   #lastError = '';
+  #toolsChanged: (() => void) | undefined;
 
   private constructor(server: string, where: string, config: McpServerConfig, log: Logger | undefined) {
     this.server = server;
@@ -73,6 +74,14 @@ export class McpConnection {
   get client(): Client {
     if (this.#client === undefined) throw this.#unavailable('is not connected');
     return this.#client;
+  }
+
+  /**
+   * Calls `listener` when the server's tools may have changed: it sent `notifications/tools/list_changed`,
+   * or the connection was re-established (a restarted server may serve other tools).
+   */
+  watchTools(listener: () => void): void {
+    this.#toolsChanged = listener;
   }
 
   /** Calls a tool; a lost connection is `AGENTD_TOOL_UNAVAILABLE` (retryable), never a hang. */
@@ -150,6 +159,7 @@ export class McpConnection {
     const attempts = this.#failures + 1;
     this.#adopt(client);
     this.#log?.info({ mcp_server: this.server, attempts }, 'MCP server reconnected');
+    this.#toolsChanged?.();
   }
 
   async #connect(): Promise<Client> {
@@ -173,7 +183,11 @@ export class McpConnection {
         requestInit: config.headers === undefined ? undefined : { headers: config.headers },
       });
     }
-    const client = new Client({ name: 'agentd', version: VERSION });
+    const client = new Client(
+      { name: 'agentd', version: VERSION },
+      // Debounced by the SDK; agentd lists the tools itself (all pages) when told they changed.
+      { listChanged: { tools: { autoRefresh: false, onChanged: () => this.#toolsChanged?.() } } },
+    );
     const connectTimeoutMs = config.connect_timeout_ms ?? 10_000;
     let timer: NodeJS.Timeout | undefined;
     try {

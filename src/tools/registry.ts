@@ -29,6 +29,13 @@ export class ToolRegistry {
     this.#specs.clear();
   }
 
+  /** Removes a tool (an MCP server stopped offering it); whether it was there. */
+  unregister(name: string): boolean {
+    const removed = this.#tools.delete(name);
+    if (removed) this.#specs.clear();
+    return removed;
+  }
+
   get(name: string): RegisteredTool | undefined {
     return this.#tools.get(name);
   }

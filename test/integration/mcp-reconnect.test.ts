@@ -66,7 +66,7 @@ describe('MCP reconnection', () => {
               calc: {
                 transport: 'stdio',
                 command: process.execPath,
-                args: ['--import', 'tsx', FIXTURE, '--stdio', '--pid-file', pidFile],
+                args: ['--import', 'tsx', FIXTURE, '--stdio', '--dynamic', '--pid-file', pidFile],
               },
             },
           },
@@ -133,5 +133,31 @@ describe('MCP reconnection', () => {
       metrics.body,
       /agentd_tool_calls_total\{tool="web__shout",status="AGENTD_TOOL_UNAVAILABLE"\} [1-9]/,
     );
+  });
+
+  it("follows a server's tool list: list_changed adds and removes tools, and a restarted server is listed again", async () => {
+    const extraCode = async () => (await execute('local', 'calc__extra', {})).body.error?.code;
+    assert.equal(await extraCode(), 'AGENTD_TOOL_NOT_FOUND');
+    assert.equal((await execute('local', 'calc__toggle_extra', {})).body.result, 'on');
+    await until('the new tool is offered', async () => (await extraCode()) === undefined);
+    assert.equal((await execute('local', 'calc__extra', {})).body.result, 'extra');
+    const tools = await call(agentd.url, 'GET', '/v1/tools');
+    assert.ok(JSON.stringify(tools.body).includes('calc__extra'), 'listed by GET /v1/tools');
+    assert.equal((await execute('remote', 'calc__extra', {})).body.error?.code, 'AGENTD_TOOL_FORBIDDEN');
+
+    assert.equal((await execute('local', 'calc__toggle_extra', {})).body.result, 'off');
+    await until('the removed tool is gone', async () => (await extraCode()) === 'AGENTD_TOOL_NOT_FOUND');
+
+    // On again, then the process dies: the new one starts without it, and agentd lists it again.
+    assert.equal((await execute('local', 'calc__toggle_extra', {})).body.result, 'on');
+    await until('the new tool is offered again', async () => (await extraCode()) === undefined);
+    const first = readFileSync(pidFile, 'utf8');
+    process.kill(Number(first), 'SIGKILL');
+    await until('a new server process', () => readFileSync(pidFile, 'utf8') !== first);
+    await until(
+      'the restarted server is listed again',
+      async () => (await extraCode()) === 'AGENTD_TOOL_NOT_FOUND',
+    );
+    assert.deepEqual((await execute('local', 'calc__add', { a: 1, b: 1 })).body.result, { result: 2 });
   });
 });
