@@ -1,13 +1,17 @@
 import { type Embedder, normalize } from './embedder.js';
+import { FeatureCounts } from './feature-counts.js';
 import { contentWords } from './stopwords.js';
 
-/** FNV-1a over a string's UTF-16 units, then a final avalanche. */
+/**
+ * FNV-1a over a string's UTF-16 units, then a final avalanche; as a signed 32-bit integer, which
+ * V8 keeps unboxed (as map and set keys too), where the unsigned form above 2^31 is a heap number.
+ */
 function hash(text: string, seed: number): number {
   let h = 2166136261 ^ seed;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
   h = Math.imul(h ^ (h >>> 16), 2246822507);
   h = Math.imul(h ^ (h >>> 13), 3266489909);
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16);
 }
 
 /** A weighted feature of a text: a word, a word pair, or a character n-gram of a word. */
@@ -51,7 +55,7 @@ export class HashingEmbedder implements Embedder {
   readonly #ngramWeight: number;
   readonly #pairWeight: number;
   /** Documents containing each feature. */
-  readonly #df = new Map<number, number>();
+  readonly #df = new FeatureCounts();
   #documents = 0;
   readonly #words = new Map<string, WordFeatures>();
 
@@ -99,25 +103,11 @@ export class HashingEmbedder implements Embedder {
     return counts;
   }
 
-  /** The distinct features of a text (what document frequencies count). */
-  #featureIds(text: string): Set<number> {
-    const ids = new Set<number>();
-    let previous: string | undefined;
-    for (const word of contentWords(text)) {
-      const features = this.#word(word);
-      ids.add(features.id);
-      if (previous !== undefined && this.#pairWeight > 0) ids.add(hash(`${previous} ${word}`, 2));
-      previous = word;
-      for (const id of features.grams) ids.add(id);
-    }
-    return ids;
-  }
-
   #project(features: Iterable<Feature>): Float32Array {
     const vector = new Float32Array(this.dimensions);
     for (const { id, weight } of features) {
-      const sign = (id & 0x80000000) === 0 ? 1 : -1;
-      vector[id % this.dimensions]! += sign * weight;
+      const sign = id >= 0 ? 1 : -1;
+      vector[(id >>> 0) % this.dimensions]! += sign * weight;
     }
     return normalize(vector);
   }
@@ -138,7 +128,7 @@ export class HashingEmbedder implements Embedder {
     const n = this.#documents;
     for (const [id, count] of this.#features(text)) {
       // Squared: the stored side carries no IDF, so the query carries it for both.
-      const idf = Math.log((n + 1) / ((this.#df.get(id) ?? 0) + 1)) + 1;
+      const idf = Math.log((n + 1) / (this.#df.get(id) + 1)) + 1;
       features.push({ id, weight: (1 + Math.log(count)) * idf * idf });
     }
     return this.#project(features);
@@ -146,10 +136,15 @@ export class HashingEmbedder implements Embedder {
 
   observe(text: string, delta: 1 | -1): void {
     this.#documents += delta;
-    for (const id of this.#featureIds(text)) {
-      const next = (this.#df.get(id) ?? 0) + delta;
-      if (next <= 0) this.#df.delete(id);
-      else this.#df.set(id, next);
+    const df = this.#df;
+    df.nextDocument();
+    let previous: string | undefined;
+    for (const word of contentWords(text)) {
+      const features = this.#word(word);
+      df.count(features.id, delta);
+      if (previous !== undefined && this.#pairWeight > 0) df.count(hash(`${previous} ${word}`, 2), delta);
+      previous = word;
+      for (const id of features.grams) df.count(id, delta);
     }
   }
 }
