@@ -20,16 +20,6 @@ interface Feature {
   weight: number;
 }
 
-/** A word's own feature and its character n-grams, each weighing `share`. */
-interface WordFeatures {
-  id: number;
-  grams: number[];
-  share: number;
-}
-
-/** Words whose features are kept; the cache starts over when full. */
-const WORD_CACHE = 100_000;
-
 export interface HashingEmbedderOptions {
   dimensions?: number;
   /** Character n-gram lengths taken inside each word (default 3 and 4). */
@@ -57,7 +47,6 @@ export class HashingEmbedder implements Embedder {
   /** Documents containing each feature. */
   readonly #df = new FeatureCounts();
   #documents = 0;
-  readonly #words = new Map<string, WordFeatures>();
 
   constructor(options: HashingEmbedderOptions = {}) {
     this.dimensions = options.dimensions ?? 1024;
@@ -67,39 +56,31 @@ export class HashingEmbedder implements Embedder {
     this.name = `hashing-v1:${this.#ngrams.join(',')}:${this.#ngramWeight}:${this.#pairWeight}`;
   }
 
-  /** A word's features, cached: a vocabulary is far smaller than the texts it makes up. */
-  #word(word: string): WordFeatures {
-    let found = this.#words.get(word);
-    if (found !== undefined) return found;
-    const padded = `<${word}>`;
-    let count = 0;
-    for (const n of this.#ngrams) count += Math.max(0, padded.length - n + 1);
-    const grams: number[] = [];
-    if (count > 0 && this.#ngramWeight > 0) {
+  /** Calls `visit` with every feature occurrence of a text, in order, with its weight. */
+  #eachFeature(text: string, visit: (id: number, weight: number) => void): void {
+    let previous: string | undefined;
+    for (const word of contentWords(text)) {
+      visit(hash(word, 1), 1);
+      if (previous !== undefined && this.#pairWeight > 0)
+        visit(hash(`${previous} ${word}`, 2), this.#pairWeight);
+      previous = word;
+      const padded = `<${word}>`;
+      let grams = 0;
+      for (const n of this.#ngrams) grams += Math.max(0, padded.length - n + 1);
+      if (grams === 0 || this.#ngramWeight === 0) continue;
+      // A word's n-grams together weigh as much as the word: long words do not dominate.
+      const share = this.#ngramWeight / grams;
       for (const n of this.#ngrams) {
-        for (let i = 0; i + n <= padded.length; i++) grams.push(hash(padded.slice(i, i + n), 3 + n));
+        for (let i = 0; i + n <= padded.length; i++) visit(hash(padded.slice(i, i + n), 3 + n), share);
       }
     }
-    // A word's n-grams together weigh as much as the word: long words do not dominate.
-    found = { id: hash(word, 1), grams, share: count > 0 ? this.#ngramWeight / count : 0 };
-    if (this.#words.size >= WORD_CACHE) this.#words.clear();
-    this.#words.set(word, found);
-    return found;
   }
 
   #features(text: string): Map<number, number> {
     const counts = new Map<number, number>();
-    let previous: string | undefined;
-    for (const word of contentWords(text)) {
-      const features = this.#word(word);
-      counts.set(features.id, (counts.get(features.id) ?? 0) + 1);
-      if (previous !== undefined && this.#pairWeight > 0) {
-        const pair = hash(`${previous} ${word}`, 2);
-        counts.set(pair, (counts.get(pair) ?? 0) + this.#pairWeight);
-      }
-      previous = word;
-      for (const id of features.grams) counts.set(id, (counts.get(id) ?? 0) + features.share);
-    }
+    this.#eachFeature(text, (id, weight) => {
+      counts.set(id, (counts.get(id) ?? 0) + weight);
+    });
     return counts;
   }
 
@@ -138,13 +119,6 @@ export class HashingEmbedder implements Embedder {
     this.#documents += delta;
     const df = this.#df;
     df.nextDocument();
-    let previous: string | undefined;
-    for (const word of contentWords(text)) {
-      const features = this.#word(word);
-      df.count(features.id, delta);
-      if (previous !== undefined && this.#pairWeight > 0) df.count(hash(`${previous} ${word}`, 2), delta);
-      previous = word;
-      for (const id of features.grams) df.count(id, delta);
-    }
+    this.#eachFeature(text, (id) => df.count(id, delta));
   }
 }
