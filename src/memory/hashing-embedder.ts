@@ -2,16 +2,47 @@ import { type Embedder, normalize } from './embedder.js';
 import { FeatureCounts } from './feature-counts.js';
 import { contentWords } from './stopwords.js';
 
+const FNV_OFFSET = 2166136261;
+const FNV_PRIME = 16777619;
+/** `<` and `>`: the marks around a word whose character n-grams are taken. */
+const WORD_START = 60;
+const WORD_END = 62;
+
+/** FNV-1a steps over a string's UTF-16 units, from state `h`. */
+function fnv(h: number, text: string): number {
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), FNV_PRIME);
+  return h;
+}
+
 /**
- * FNV-1a over a string's UTF-16 units, then a final avalanche; as a signed 32-bit integer, which
- * V8 keeps unboxed (as map and set keys too), where the unsigned form above 2^31 is a heap number.
+ * The final avalanche, as a signed 32-bit integer, which V8 keeps unboxed (as map and set keys
+ * too), where the unsigned form above 2^31 is a heap number.
  */
-function hash(text: string, seed: number): number {
-  let h = 2166136261 ^ seed;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+function avalanche(h: number): number {
   h = Math.imul(h ^ (h >>> 16), 2246822507);
   h = Math.imul(h ^ (h >>> 13), 3266489909);
   return h ^ (h >>> 16);
+}
+
+/** FNV-1a over a string, then a final avalanche. */
+function hash(text: string, seed: number): number {
+  return avalanche(fnv(FNV_OFFSET ^ seed, text));
+}
+
+/** The hash of `first + ' ' + second`, without building that string. */
+function hashPair(first: string, second: string, seed: number): number {
+  return avalanche(fnv(Math.imul(fnv(FNV_OFFSET ^ seed, first) ^ 32, FNV_PRIME), second));
+}
+
+/** The hash of the `n` characters of `'<' + word + '>'` from `start`, without building strings. */
+function hashGram(word: string, start: number, n: number, seed: number): number {
+  let h = FNV_OFFSET ^ seed;
+  const end = word.length + 1;
+  for (let p = start; p < start + n; p++) {
+    const c = p === 0 ? WORD_START : p === end ? WORD_END : word.charCodeAt(p - 1);
+    h = Math.imul(h ^ c, FNV_PRIME);
+  }
+  return avalanche(h);
 }
 
 /** A weighted feature of a text: a word, a word pair, or a character n-gram of a word. */
@@ -62,16 +93,17 @@ export class HashingEmbedder implements Embedder {
     for (const word of contentWords(text)) {
       visit(hash(word, 1), 1);
       if (previous !== undefined && this.#pairWeight > 0)
-        visit(hash(`${previous} ${word}`, 2), this.#pairWeight);
+        visit(hashPair(previous, word, 2), this.#pairWeight);
       previous = word;
-      const padded = `<${word}>`;
+      // The n-grams of `<word>`: word boundaries count as characters.
+      const padded = word.length + 2;
       let grams = 0;
-      for (const n of this.#ngrams) grams += Math.max(0, padded.length - n + 1);
+      for (const n of this.#ngrams) grams += Math.max(0, padded - n + 1);
       if (grams === 0 || this.#ngramWeight === 0) continue;
       // A word's n-grams together weigh as much as the word: long words do not dominate.
       const share = this.#ngramWeight / grams;
       for (const n of this.#ngrams) {
-        for (let i = 0; i + n <= padded.length; i++) visit(hash(padded.slice(i, i + n), 3 + n), share);
+        for (let i = 0; i + n <= padded; i++) visit(hashGram(word, i, n, 3 + n), share);
       }
     }
   }
