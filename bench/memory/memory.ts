@@ -144,8 +144,8 @@ function report(name: string, value: number, unit: string, target: string): void
   await memory.close();
 }
 
-// Global ANN: HNSW (the VectorIndex's, f16) against exact search on the same vectors.
-{
+// Global ANN: HNSW (the VectorIndex's, f16) against exact search on the same vectors (`--global 0` skips it).
+if (GLOBAL > 0) {
   // Queries come from the same clusters as the data (the last 200 vectors), as real queries do.
   const all = clustered(GLOBAL + 200, 1000);
   const data = all.subarray(0, GLOBAL * DIM);

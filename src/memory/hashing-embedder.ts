@@ -1,13 +1,48 @@
 import { type Embedder, normalize } from './embedder.js';
+import { FeatureCounts } from './feature-counts.js';
 import { contentWords } from './stopwords.js';
 
-/** FNV-1a over a string's UTF-16 units, then a final avalanche. */
-function hash(text: string, seed: number): number {
-  let h = 2166136261 ^ seed;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+const FNV_OFFSET = 2166136261;
+const FNV_PRIME = 16777619;
+/** `<` and `>`: the marks around a word whose character n-grams are taken. */
+const WORD_START = 60;
+const WORD_END = 62;
+
+/** FNV-1a steps over a string's UTF-16 units, from state `h`. */
+function fnv(h: number, text: string): number {
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), FNV_PRIME);
+  return h;
+}
+
+/**
+ * The final avalanche, as a signed 32-bit integer, which V8 keeps unboxed (as map and set keys
+ * too), where the unsigned form above 2^31 is a heap number.
+ */
+function avalanche(h: number): number {
   h = Math.imul(h ^ (h >>> 16), 2246822507);
   h = Math.imul(h ^ (h >>> 13), 3266489909);
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16);
+}
+
+/** FNV-1a over a string, then a final avalanche. */
+function hash(text: string, seed: number): number {
+  return avalanche(fnv(FNV_OFFSET ^ seed, text));
+}
+
+/** The hash of `first + ' ' + second`, without building that string. */
+function hashPair(first: string, second: string, seed: number): number {
+  return avalanche(fnv(Math.imul(fnv(FNV_OFFSET ^ seed, first) ^ 32, FNV_PRIME), second));
+}
+
+/** The hash of the `n` characters of `'<' + word + '>'` from `start`, without building strings. */
+function hashGram(word: string, start: number, n: number, seed: number): number {
+  let h = FNV_OFFSET ^ seed;
+  const end = word.length + 1;
+  for (let p = start; p < start + n; p++) {
+    const c = p === 0 ? WORD_START : p === end ? WORD_END : word.charCodeAt(p - 1);
+    h = Math.imul(h ^ c, FNV_PRIME);
+  }
+  return avalanche(h);
 }
 
 /** A weighted feature of a text: a word, a word pair, or a character n-gram of a word. */
@@ -41,7 +76,7 @@ export class HashingEmbedder implements Embedder {
   readonly #ngramWeight: number;
   readonly #pairWeight: number;
   /** Documents containing each feature. */
-  readonly #df = new Map<number, number>();
+  readonly #df = new FeatureCounts();
   #documents = 0;
 
   constructor(options: HashingEmbedderOptions = {}) {
@@ -52,36 +87,40 @@ export class HashingEmbedder implements Embedder {
     this.name = `hashing-v1:${this.#ngrams.join(',')}:${this.#ngramWeight}:${this.#pairWeight}`;
   }
 
-  #features(text: string): Map<number, number> {
-    const counts = new Map<number, number>();
-    const add = (id: number, weight: number): void => {
-      counts.set(id, (counts.get(id) ?? 0) + weight);
-    };
-    const words = contentWords(text);
+  /** Calls `visit` with every feature occurrence of a text, in order, with its weight. */
+  #eachFeature(text: string, visit: (id: number, weight: number) => void): void {
     let previous: string | undefined;
-    for (const word of words) {
-      add(hash(word, 1), 1);
+    for (const word of contentWords(text)) {
+      visit(hash(word, 1), 1);
       if (previous !== undefined && this.#pairWeight > 0)
-        add(hash(`${previous} ${word}`, 2), this.#pairWeight);
+        visit(hashPair(previous, word, 2), this.#pairWeight);
       previous = word;
-      const padded = `<${word}>`;
+      // The n-grams of `<word>`: word boundaries count as characters.
+      const padded = word.length + 2;
       let grams = 0;
-      for (const n of this.#ngrams) grams += Math.max(0, padded.length - n + 1);
+      for (const n of this.#ngrams) grams += Math.max(0, padded - n + 1);
       if (grams === 0 || this.#ngramWeight === 0) continue;
       // A word's n-grams together weigh as much as the word: long words do not dominate.
       const share = this.#ngramWeight / grams;
       for (const n of this.#ngrams) {
-        for (let i = 0; i + n <= padded.length; i++) add(hash(padded.slice(i, i + n), 3 + n), share);
+        for (let i = 0; i + n <= padded; i++) visit(hashGram(word, i, n, 3 + n), share);
       }
     }
+  }
+
+  #features(text: string): Map<number, number> {
+    const counts = new Map<number, number>();
+    this.#eachFeature(text, (id, weight) => {
+      counts.set(id, (counts.get(id) ?? 0) + weight);
+    });
     return counts;
   }
 
   #project(features: Iterable<Feature>): Float32Array {
     const vector = new Float32Array(this.dimensions);
     for (const { id, weight } of features) {
-      const sign = (id & 0x80000000) === 0 ? 1 : -1;
-      vector[id % this.dimensions]! += sign * weight;
+      const sign = id >= 0 ? 1 : -1;
+      vector[(id >>> 0) % this.dimensions]! += sign * weight;
     }
     return normalize(vector);
   }
@@ -102,7 +141,7 @@ export class HashingEmbedder implements Embedder {
     const n = this.#documents;
     for (const [id, count] of this.#features(text)) {
       // Squared: the stored side carries no IDF, so the query carries it for both.
-      const idf = Math.log((n + 1) / ((this.#df.get(id) ?? 0) + 1)) + 1;
+      const idf = Math.log((n + 1) / (this.#df.get(id) + 1)) + 1;
       features.push({ id, weight: (1 + Math.log(count)) * idf * idf });
     }
     return this.#project(features);
@@ -110,10 +149,8 @@ export class HashingEmbedder implements Embedder {
 
   observe(text: string, delta: 1 | -1): void {
     this.#documents += delta;
-    for (const id of this.#features(text).keys()) {
-      const next = (this.#df.get(id) ?? 0) + delta;
-      if (next <= 0) this.#df.delete(id);
-      else this.#df.set(id, next);
-    }
+    const df = this.#df;
+    df.nextDocument();
+    this.#eachFeature(text, (id) => df.count(id, delta));
   }
 }

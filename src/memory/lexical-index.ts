@@ -27,11 +27,45 @@ interface TenantStats {
   partitions: Set<Partition>;
 }
 
+/** A document's distinct terms with their frequencies (parallel arrays, first occurrence first). */
+interface TermCounts {
+  terms: string[];
+  tfs: number[];
+}
+
+/** Up to this many words, a linear scan counts them faster than building a `Map`. */
+const LINEAR_COUNT = 24;
+
+function countTerms(words: readonly string[]): TermCounts {
+  const terms: string[] = [];
+  const tfs: number[] = [];
+  if (words.length <= LINEAR_COUNT) {
+    for (const word of words) {
+      const at = terms.indexOf(word);
+      if (at < 0) {
+        terms.push(word);
+        tfs.push(1);
+      } else tfs[at]!++;
+    }
+    return { terms, tfs };
+  }
+  const slots = new Map<string, number>();
+  for (const word of words) {
+    const at = slots.get(word);
+    if (at === undefined) {
+      slots.set(word, terms.length);
+      terms.push(word);
+      tfs.push(1);
+    } else tfs[at]!++;
+  }
+  return { terms, tfs };
+}
+
 /** One partition's documents in dense slots, and its postings: term → slot → term frequency. */
 class Partition {
   readonly keys: number[] = [];
   readonly lengths: number[] = [];
-  readonly termsOf: Map<string, number>[] = [];
+  readonly termsOf: TermCounts[] = [];
   readonly slots = new Map<number, number>();
   readonly postings = new Map<string, Map<number, number>>();
 
@@ -39,27 +73,29 @@ class Partition {
     return this.keys.length;
   }
 
-  add(key: number, counts: Map<string, number>, length: number): void {
+  add(key: number, counts: TermCounts, length: number): void {
     const slot = this.keys.length;
     this.keys.push(key);
     this.lengths.push(length);
     this.termsOf.push(counts);
     this.slots.set(key, slot);
-    for (const [term, tf] of counts) {
+    const { terms, tfs } = counts;
+    for (let i = 0; i < terms.length; i++) {
+      const term = terms[i]!;
       let list = this.postings.get(term);
       if (list === undefined) {
         list = new Map();
         this.postings.set(term, list);
       }
-      list.set(slot, tf);
+      list.set(slot, tfs[i]!);
     }
   }
 
   /** Removes a document; the last slot's document moves into the hole. Returns its terms. */
-  remove(key: number): Map<string, number> {
+  remove(key: number): TermCounts {
     const slot = this.slots.get(key)!;
     const counts = this.termsOf[slot]!;
-    for (const term of counts.keys()) {
+    for (const term of counts.terms) {
       const list = this.postings.get(term)!;
       list.delete(slot);
       if (list.size === 0) this.postings.delete(term);
@@ -67,10 +103,10 @@ class Partition {
     const last = this.keys.length - 1;
     if (slot !== last) {
       const moved = this.termsOf[last]!;
-      for (const [term, tf] of moved) {
-        const list = this.postings.get(term)!;
+      for (let i = 0; i < moved.terms.length; i++) {
+        const list = this.postings.get(moved.terms[i]!)!;
         list.delete(last);
-        list.set(slot, tf);
+        list.set(slot, moved.tfs[i]!);
       }
       this.keys[slot] = this.keys[last]!;
       this.lengths[slot] = this.lengths[last]!;
@@ -112,9 +148,8 @@ export class LexicalIndex {
   /** Indexes a memory's text (replacing what its key had). */
   add(key: number, tenant: string, partitionId: string, text: string): void {
     this.remove(key);
-    const counts = new Map<string, number>();
     const words = terms(text);
-    for (const term of words) counts.set(term, (counts.get(term) ?? 0) + 1);
+    const counts = countTerms(words);
     let stats = this.#tenants.get(tenant);
     if (stats === undefined) {
       stats = { documents: 0, length: 0, df: new Map(), partitions: new Set() };
@@ -130,7 +165,7 @@ export class LexicalIndex {
     partition.add(key, counts, words.length);
     stats.documents++;
     stats.length += words.length;
-    for (const term of counts.keys()) stats.df.set(term, (stats.df.get(term) ?? 0) + 1);
+    for (const term of counts.terms) stats.df.set(term, (stats.df.get(term) ?? 0) + 1);
   }
 
   remove(key: number): void {
@@ -142,7 +177,7 @@ export class LexicalIndex {
     const slot = partition.slots.get(key)!;
     stats.documents--;
     stats.length -= partition.lengths[slot]!;
-    for (const term of partition.remove(key).keys()) {
+    for (const term of partition.remove(key).terms) {
       const df = stats.df.get(term)! - 1;
       if (df === 0) stats.df.delete(term);
       else stats.df.set(term, df);

@@ -204,7 +204,8 @@ export class LongTermMemory {
         ? undefined
         : checkVector(item.embedding, dimensions, `${at}embedding`);
     });
-    const missing = vectors.flatMap((v, i) => (v === undefined ? [i] : []));
+    const missing: number[] = [];
+    for (let i = 0; i < vectors.length; i++) if (vectors[i] === undefined) missing.push(i);
     if (missing.length > 0) {
       const embedded = await this.#embedder.embedDocuments(
         missing.map((i) => items[i]!.text),
@@ -222,7 +223,7 @@ export class LongTermMemory {
         session_id: item.session_id ?? scope.session_id ?? null,
         text: item.text,
         metadata: item.metadata ?? {},
-        tags: [...new Set(item.tags ?? [])],
+        tags: item.tags === undefined ? [] : [...new Set(item.tags)],
         importance: item.importance ?? 0.5,
         created_at: item.created_at ?? now,
         updated_at: item.updated_at ?? item.created_at ?? now,
