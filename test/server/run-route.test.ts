@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { MockLlmServer } from '../../src/llm/index.js';
@@ -108,10 +109,7 @@ describe('the direct run route answers as the Fastify route does', () => {
     const res = await request(`${agentd.url}/v1/agents/assistant/run`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: (async function* () {
-        yield Buffer.from('{"input":');
-        yield Buffer.from('"hi"}');
-      })(),
+      body: Readable.from([Buffer.from('{"input":'), Buffer.from('"hi"}')]),
     });
     assert.equal(res.statusCode, 200);
     assert.equal(((await res.body.json()) as { status: string }).status, 'succeeded');
