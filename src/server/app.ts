@@ -1,3 +1,4 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
@@ -24,6 +25,8 @@ import { openAIRoutes } from './routes/openai.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { taskRoutes } from './routes/tasks.js';
 import { toolRoutes } from './routes/tools.js';
+import { RunRoute } from './run-route.js';
+import { RunAgentBody, type RunAgentRequest } from './schemas.js';
 import { installWebSocket } from './ws.js';
 
 export type App = FastifyInstance<
@@ -43,16 +46,6 @@ function sampledRequestLogging(rate: number): boolean | (() => boolean) {
 
 /** Builds the HTTP API over a runtime (not yet listening). */
 export async function buildServer(runtime: Runtime): Promise<App> {
-  const app = Fastify({
-    loggerInstance: runtime.log.child({ component: 'http' }),
-    logController: new LogController({
-      disableRequestLogging: sampledRequestLogging(runtime.config.observability.request_log_sample_rate),
-    }),
-    bodyLimit: runtime.config.server.body_limit_bytes,
-    keepAliveTimeout: 72_000,
-    return503OnClosing: true,
-  }).withTypeProvider<TypeBoxTypeProvider>();
-  app.setChildLoggerFactory(lazyRequestLogger);
   // Bodies are validated strictly (42 is not "42", unknown fields are errors); query strings and
   // path parameters arrive as text and are coerced to the declared types.
   const options = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false } as const;
@@ -60,6 +53,44 @@ export async function buildServer(runtime: Runtime): Promise<App> {
   const coercing = new Ajv({ ...options, coerceTypes: 'array' });
   // Formats (date-time, uri, …) are checked, not ignored.
   for (const ajv of [strict, coercing]) addFormats.default(ajv);
+  const bodyLimit = runtime.config.server.body_limit_bytes;
+  const sampleRate = runtime.config.observability.request_log_sample_rate;
+  // The server is made here so that the one-call run route can be served before Fastify
+  // (src/server/run-route.ts); Fastify gets every other request, with its usual server settings.
+  const server = createServer({ requestTimeout: 0 });
+  server.keepAliveTimeout = 72_000;
+  server.setTimeout(0);
+  let fastifyHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const app = Fastify({
+    loggerInstance: runtime.log.child({ component: 'http' }),
+    logController: new LogController({ disableRequestLogging: sampledRequestLogging(sampleRate) }),
+    bodyLimit,
+    return503OnClosing: true,
+    serverFactory: (handler) => {
+      fastifyHandler = handler;
+      return server;
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  // Request logging is Fastify's: while any request may be logged, every request goes through it.
+  if (sampleRate <= 0) {
+    const runRoute = new RunRoute({
+      runtime,
+      keys: runtime.keys,
+      log: runtime.log,
+      bodyLimit,
+      validateBody: strict.compile<RunAgentRequest>(RunAgentBody),
+      parseJson: app.getDefaultJsonParser('error', 'error'),
+      fallback: fastifyHandler!,
+    });
+    server.on('request', runRoute.handle);
+    app.addHook('preClose', (done) => {
+      runRoute.close();
+      done();
+    });
+  } else {
+    server.on('request', fastifyHandler!);
+  }
+  app.setChildLoggerFactory(lazyRequestLogger);
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === 'body' ? strict : coercing).compile(schema),
   );

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiKeys } from '../admission/index.js';
@@ -6,13 +7,13 @@ import type { App } from './app.js';
 import { sendError } from './errors.js';
 
 /** The key a request presents: `Authorization: Bearer <key>`, or `x-api-key: <key>`. */
-export function presentedKey(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
+export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
+  const header = headers.authorization;
   if (typeof header === 'string') {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (match !== null) return match[1];
   }
-  const alternative = request.headers['x-api-key'];
+  const alternative = headers['x-api-key'];
   return typeof alternative === 'string' && alternative !== '' ? alternative : undefined;
 }
 
@@ -41,7 +42,7 @@ function authenticate(
   keys: ApiKeys,
   done: (err?: Error) => void,
 ): void {
-  const key = presentedKey(request);
+  const key = presentedKey(request.headers);
   if (key === undefined) {
     reply.header('www-authenticate', 'Bearer');
     sendError(reply, new UnauthorizedError('an API key is required: send Authorization: Bearer <key>'));

@@ -11,7 +11,7 @@ import {
 } from '../errors.js';
 import type { Logger } from '../observability/index.js';
 
-interface ValidationIssue {
+export interface ValidationIssue {
   instancePath: string;
   keyword: string;
   message?: string;
@@ -33,20 +33,21 @@ function describeValidation(context: string, issue: ValidationIssue): { field: s
   return { field: base, message: `${base} ${issue.message ?? 'is invalid'}` };
 }
 
+/** The error for a body that failed its schema: the first issue, naming the field. */
+export function validationFailure(context: string, issues: readonly ValidationIssue[]): AgentdError {
+  const { field, message } = describeValidation(context, issues[0]!);
+  return new InvalidRequestError(message, { details: { field } });
+}
+
 /** Maps anything a route throws to agentd's error envelope and status. */
 export function toHttpError(err: FastifyError | AgentdError | Error): AgentdError {
   if ('retryable' in err && typeof (err as AgentdError).toBody === 'function') return err as AgentdError;
   const fastifyError = err as FastifyError & { validation?: ValidationIssue[]; validationContext?: string };
-  if (fastifyError.validation !== undefined && fastifyError.validation.length > 0) {
-    const { field, message } = describeValidation(
-      fastifyError.validationContext ?? 'body',
-      fastifyError.validation[0]!,
-    );
-    return new InvalidRequestError(message, { details: { field } });
-  }
+  if (fastifyError.validation !== undefined && fastifyError.validation.length > 0)
+    return validationFailure(fastifyError.validationContext ?? 'body', fastifyError.validation);
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new PayloadTooLargeError('the request body is larger than server.body_limit_bytes');
+      return bodyTooLarge();
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new UnsupportedMediaTypeError('send the body as application/json');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -61,6 +62,11 @@ export function toHttpError(err: FastifyError | AgentdError | Error): AgentdErro
   const status = fastifyError.statusCode;
   if (status !== undefined && status >= 400 && status < 500) return new InvalidRequestError(err.message);
   return new InternalError('internal error', { cause: err });
+}
+
+/** A request body over `server.body_limit_bytes`. */
+export function bodyTooLarge(): AgentdError {
+  return new PayloadTooLargeError('the request body is larger than server.body_limit_bytes');
 }
 
 /** Sends an error envelope with `Retry-After` when the error carries a retry hint. */

@@ -151,6 +151,8 @@ export const RunAgentBody = Type.Object(
   { additionalProperties: false },
 );
 
+export type RunAgentRequest = Static<typeof RunAgentBody>;
+
 export const TaskParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 export const AgentParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }) });
 export const SessionParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });

@@ -1,5 +1,4 @@
-import type { ServerResponse } from 'node:http';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NotFoundError } from '../errors.js';
 import type { EventStream, Runtime } from '../runtime/index.js';
 
@@ -29,17 +28,18 @@ function frame(id: string, type: string, data: unknown): string {
 /**
  * Streams a task's events as SSE: buffered events after `Last-Event-ID` (or `?after=`), then live
  * ones, with heartbeats, until `task.completed`. A client that cannot keep up is disconnected and
- * resumes from its last id.
+ * resumes from its last id. `framework` (a Fastify reply) is told to leave the response alone
+ * once the stream starts.
  */
 export async function streamTaskEvents(
   runtime: Runtime,
-  request: FastifyRequest,
-  reply: FastifyReply,
+  req: IncomingMessage,
+  res: ServerResponse,
   taskId: string,
   tenantId: string,
   afterId: string | undefined,
+  framework?: { hijack(): unknown },
 ): Promise<void> {
-  const res: ServerResponse = reply.raw;
   let attempt = 1;
   let closed = false;
   // Live events can arrive before the headers are written; they wait here until then.
@@ -69,14 +69,14 @@ export async function streamTaskEvents(
   stream = await runtime.events(taskId, tenantId, parseEventId(afterId), send);
   if (stream === undefined) throw new NotFoundError(`no task "${taskId}"`);
   attempt = stream.attempt;
-  reply.hijack();
+  framework?.hijack();
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
     connection: 'keep-alive',
     'x-accel-buffering': 'no',
   });
-  request.raw.on('close', finish);
+  req.on('close', finish);
   if (stream.gap)
     write(frame(formatEventId(attempt, 0), 'stream.gap', { reason: 'older events were evicted' }));
   const live = early;

@@ -19,6 +19,7 @@ import type {
   TaskQuery,
   TaskRecord,
 } from './types.js';
+import { TERMINAL_STATUSES } from './types.js';
 import { decodeCursor, encodeCursor, summaryMessage, trimWindow, type WindowRow } from './window.js';
 
 /** Schema migrations, applied in order to bring a file from `user_version` up to date. */
@@ -161,19 +162,26 @@ export interface SqliteStoreOptions {
  * The default store: one SQLite file in WAL mode. Writes are queued and committed together in
  * one transaction (group commit): at the next event-loop turn when someone awaits durability
  * (`insertTask`), otherwise within `flushIntervalMs`. All writes of one task inside a batch
- * become a single row write of its latest state. Every read first commits what is queued, so
- * reads always see earlier writes.
+ * become a single row write of its latest state. A new task nobody awaits (a synchronous run)
+ * that is still unfinished at its first commit waits for the next one, so a short task is
+ * written once, with its outcome, rather than inserted and then updated; it is committed at the
+ * latest at the second flush after it was queued. Every read first commits everything queued,
+ * so reads always see earlier writes.
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly #db: Database.Database;
-  /** Tasks to write, each once: `true` when its row does not exist yet. */
-  #tasks = new Map<TaskRecord, boolean>();
+  /** Tasks to write, each once, with the state of their row (see RowWrite). */
+  #tasks = new Map<TaskRecord, RowWrite>();
   #messages: PendingMessages[] = [];
   /** Session usage to add: session id → [tokens, usd]. */
   #usage = new Map<string, [number, number]>();
-  /** The commit that the inserts queued since the last one wait for (one promise per batch). */
+  /** The next commit, which durable inserts wait for (one promise per batch). */
   #batch: BatchCommit | undefined;
+  /** What the unawaited inserts queued since the last commit wait for: their rows' commit. */
+  #lazyBatch: BatchCommit | undefined;
+  /** The lazy batch whose unfinished rows the last commit held back: settled by the next one. */
+  #heldBatch: BatchCommit | undefined;
   #immediate: NodeJS.Immediate | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -187,9 +195,10 @@ export class SqliteStore implements Store {
   readonly #sharedValues = { session: '', now: 0, kind: 0 };
   readonly #stmts;
   readonly #commit: (
-    tasks: Map<TaskRecord, boolean>,
+    tasks: Map<TaskRecord, RowWrite>,
     messages: PendingMessages[],
     usage: Map<string, [number, number]>,
+    holdBack: Map<TaskRecord, RowWrite> | undefined,
   ) => void;
 
   constructor(options: SqliteStoreOptions) {
@@ -279,13 +288,20 @@ ORDER BY seq DESC LIMIT ?`,
     };
     this.#commit = db.transaction(
       (
-        tasks: Map<TaskRecord, boolean>,
+        tasks: Map<TaskRecord, RowWrite>,
         messages: PendingMessages[],
         usage: Map<string, [number, number]>,
+        holdBack: Map<TaskRecord, RowWrite> | undefined,
       ) => {
-        for (const [task, isNew] of tasks) {
-          if (isNew) this.#stmts.insertTask.run(...insertValues(task));
-          else this.#stmts.updateTask.run(...updateValues(task));
+        for (const [task, write] of tasks) {
+          if (write === RowWrite.Update) this.#stmts.updateTask.run(...updateValues(task));
+          else if (
+            holdBack !== undefined &&
+            write === RowWrite.InsertLazy &&
+            !TERMINAL_STATUSES.has(task.status)
+          )
+            holdBack.set(task, RowWrite.InsertHeld);
+          else this.#stmts.insertTask.run(...insertValues(task));
         }
         for (const entry of messages) this.#writeMessages(entry);
         for (const [sessionId, [tokens, usd]] of usage) this.#stmts.addUsage.run(tokens, usd, sessionId);
@@ -296,17 +312,21 @@ ORDER BY seq DESC LIMIT ?`,
 
   insertTask(task: TaskRecord, durable = true): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('the store is closed'));
-    this.#tasks.set(task, true);
+    this.#tasks.set(task, durable ? RowWrite.Insert : RowWrite.InsertLazy);
     this.#schedule(durable);
-    this.#batch ??= new BatchCommit();
-    return this.#batch.promise;
+    if (durable) {
+      this.#batch ??= new BatchCommit();
+      return this.#batch.promise;
+    }
+    this.#lazyBatch ??= new BatchCommit();
+    return this.#lazyBatch.promise;
   }
 
   updateTask(task: TaskRecord): void {
     // After close (a forced shutdown), late writes of abandoned tasks are dropped: those tasks
     // stay `running` in the file and are recovered by the next start.
     if (this.#closed) return;
-    if (!this.#tasks.has(task)) this.#tasks.set(task, false);
+    if (!this.#tasks.has(task)) this.#tasks.set(task, RowWrite.Update);
     this.#schedule(false);
   }
 
@@ -552,12 +572,15 @@ ORDER BY seq DESC LIMIT ?`,
     }
   }
 
-  /** Commits every queued write in one transaction and settles the waiters. */
+  /**
+   * Commits queued writes in one transaction and settles the waiters; unfinished new tasks
+   * nobody awaits wait for the next commit (once). Reads call `#flushNow()`, which writes all.
+   */
   flushQueued(): void {
-    this.#flushNow();
+    this.#flushNow(false);
   }
 
-  #flushNow(): void {
+  #flushNow(all = true): void {
     if (this.#immediate !== undefined) clearImmediate(this.#immediate);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#immediate = undefined;
@@ -567,19 +590,35 @@ ORDER BY seq DESC LIMIT ?`,
     const messages = this.#messages;
     const usage = this.#usage;
     const batch = this.#batch;
+    const lazy = this.#lazyBatch;
+    const held = this.#heldBatch;
+    const next = all ? undefined : new Map<TaskRecord, RowWrite>();
     this.#tasks = new Map();
     this.#messages = [];
     this.#usage = new Map();
     this.#batch = undefined;
+    this.#lazyBatch = undefined;
+    this.#heldBatch = undefined;
     try {
-      this.#commit(tasks, messages, usage);
+      this.#commit(tasks, messages, usage, next);
     } catch (err) {
       // Tails were extended inside the rolled-back transaction.
       this.#tails?.clear();
       batch?.reject(err);
+      lazy?.reject(err);
+      held?.reject(err);
       throw err;
     }
     batch?.resolve();
+    held?.resolve();
+    if (next === undefined || next.size === 0) {
+      lazy?.resolve();
+      return;
+    }
+    // The commit ran synchronously: nothing was queued meanwhile, so the held rows are the queue.
+    this.#tasks = next;
+    this.#heldBatch = lazy;
+    this.#schedule(false);
   }
 
   /** Re-reads tails from storage when another connection (another process) committed. */
@@ -693,6 +732,18 @@ ORDER BY seq DESC LIMIT ?`,
 const MESSAGE_INSERT_COLUMNS = 'session_id, seq, message, role, tokens, task_id, created_at, bytes, kind';
 
 /** One transaction's outcome, shared by every insert that waits for it. */
+/** How a queued task reaches its row at the next commit. */
+enum RowWrite {
+  /** The row exists: update its mutable columns. */
+  Update = 0,
+  /** A new row someone awaits: insert it now. */
+  Insert = 1,
+  /** A new row nobody awaits: held back once while its task is unfinished. */
+  InsertLazy = 2,
+  /** A new row held back once already: insert it now. */
+  InsertHeld = 3,
+}
+
 class BatchCommit {
   readonly promise: Promise<void>;
   resolve!: () => void;

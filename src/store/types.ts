@@ -153,7 +153,8 @@ export interface Store {
 
   /**
    * Stores a new task. With `durable`, the write is committed promptly and the promise resolves
-   * once it is; otherwise it joins the next batch (the promise still settles on that commit).
+   * once it is; otherwise it is batched (a store may hold an unfinished task back one batch so a
+   * short task is written once) and the promise settles once it is committed.
    */
   insertTask(task: TaskRecord, durable?: boolean): Promise<void>;
   /** Persists the task's current state; batched with other writes. */

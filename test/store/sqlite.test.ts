@@ -28,6 +28,46 @@ describe('SqliteStore', () => {
     await store.close();
     dir.remove();
   });
+
+  it('holds an unfinished task nobody awaits back for one commit, so a short run is written once', async () => {
+    const dir = tempDir();
+    const path = join(dir.path, 'held.db');
+    const writer = new SqliteStore({ path, flushIntervalMs: 60_000 });
+    // A second connection sees only what the writer committed (its own reads would flush all).
+    const reader = new SqliteStore({ path });
+    try {
+      const short = task('short');
+      const committed = writer.insertTask(short, false);
+      short.status = 'running';
+      writer.updateTask(short);
+      writer.flushQueued();
+      assert.equal(await reader.getTask('short'), undefined, 'held back at its first commit');
+      short.status = 'succeeded';
+      short.result = 'done';
+      writer.updateTask(short);
+      writer.flushQueued();
+      assert.equal((await reader.getTask('short'))?.status, 'succeeded', 'written with its outcome');
+      await committed;
+
+      const long = task('long', { status: 'running' });
+      writer.insertTask(long, false);
+      writer.flushQueued();
+      writer.flushQueued();
+      assert.equal((await reader.getTask('long'))?.status, 'running', 'at the latest at the second commit');
+
+      writer.insertTask(task('awaited', { status: 'running' }), true);
+      writer.flushQueued();
+      assert.equal((await reader.getTask('awaited'))?.status, 'running', 'a durable insert is never held');
+
+      writer.insertTask(task('read', { status: 'running' }), false);
+      await writer.getTask('anything');
+      assert.equal((await reader.getTask('read'))?.status, 'running', 'a read commits everything first');
+    } finally {
+      await writer.close();
+      await reader.close();
+      dir.remove();
+    }
+  });
 });
 
 describe('trimWindow', () => {

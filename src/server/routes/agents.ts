@@ -1,9 +1,9 @@
 import Type from 'typebox';
 import type { Runtime } from '../../runtime/index.js';
 import type { App } from '../app.js';
-import { statusOfBody } from '../errors.js';
 import { headerValue, identityOf, withUser } from '../identity.js';
-import { AgentParams, AgentSchema, RunAgentBody, RunErrorSchema, TaskSchema, taskJson } from '../schemas.js';
+import { finishedRunReply } from '../run-route.js';
+import { AgentParams, AgentSchema, RunAgentBody, RunErrorSchema, TaskSchema } from '../schemas.js';
 import { streamTaskEvents } from '../sse.js';
 
 export function agentRoutes(app: App, runtime: Runtime): void {
@@ -58,7 +58,7 @@ export function agentRoutes(app: App, runtime: Runtime): void {
         deadlineMs: body.deadline_ms,
       });
       if (body.stream === true) {
-        await streamTaskEvents(runtime, request, reply, task.id, identity.tenantId, undefined);
+        await streamTaskEvents(runtime, request.raw, reply.raw, task.id, identity.tenantId, undefined, reply);
         return reply;
       }
       // A synchronous caller that hangs up will never read the answer: stop the work.
@@ -70,14 +70,9 @@ export function agentRoutes(app: App, runtime: Runtime): void {
       await task.wait();
       const overhead = reply.elapsedTime - task.providerMs - task.toolMs;
       reply.header('x-agentd-overhead-ms', overhead.toFixed(3));
-      const record = task.record;
-      if (record.status === 'succeeded') return reply.send(taskJson(record));
-      const error = record.error!;
-      reply.code(statusOfBody(error));
-      if (error.retry_after_ms !== undefined) {
-        reply.header('retry-after', String(Math.max(1, Math.ceil(error.retry_after_ms / 1000))));
-      }
-      return reply.send({ error, task: taskJson(record) });
+      const answer = finishedRunReply(task.record);
+      if (answer.retryAfter !== undefined) reply.header('retry-after', answer.retryAfter);
+      return reply.code(answer.status).send(answer.body);
     },
   );
 }

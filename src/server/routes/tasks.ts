@@ -157,7 +157,15 @@ export function taskRoutes(app: App, runtime: Runtime): void {
     async (request, reply) => {
       const lastEventId = request.headers['last-event-id'];
       const after = (Array.isArray(lastEventId) ? lastEventId[0] : lastEventId) ?? request.query.after;
-      await streamTaskEvents(runtime, request, reply, request.params.id, identityOf(request).tenantId, after);
+      await streamTaskEvents(
+        runtime,
+        request.raw,
+        reply.raw,
+        request.params.id,
+        identityOf(request).tenantId,
+        after,
+        reply,
+      );
     },
   );
 }
