@@ -403,7 +403,14 @@ ORDER BY seq DESC LIMIT ?`,
         summary = { message: summaryMessage(head[0]), tokens: head[1] };
     }
     if (tails !== undefined) {
-      tails.fill(sessionId, newestFirst.slice().reverse(), bytes, rows.length < maxMessages, summary);
+      tails.fill(
+        sessionId,
+        newestFirst.slice().reverse(),
+        bytes,
+        rows.length < maxMessages,
+        summary,
+        maxMessages,
+      );
     }
     return trimWindow(newestFirst, maxMessages, maxTokens, summary);
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { ChatMessage } from '../../src/llm/index.js';
-import { SqliteStore, type TaskRecord, trimWindow } from '../../src/store/index.js';
+import { SessionTailCache, SqliteStore, type TaskRecord, trimWindow } from '../../src/store/index.js';
 import { tempDir } from '../helpers/agentd.js';
 
 function task(id: string, overrides: Partial<TaskRecord> = {}): TaskRecord {
@@ -206,6 +206,24 @@ describe('SqliteStore session tails', () => {
       'the cap dropped u1 from storage and from the cache',
     );
     await store.close();
+  });
+
+  it('keeps answering a growing session from memory while its history fits the window', () => {
+    const tails = new SessionTailCache();
+    tails.fill('s', [], 0, true, undefined, 50);
+    for (let turn = 1; turn <= 20; turn++) {
+      const exchange = [msg('user', `u${turn}`), msg('assistant', `a${turn}`)];
+      tails.append('s', exchange, 20);
+      const window = tails.window('s', 50, 10_000);
+      assert.equal(window?.length, 2 * turn, `turn ${turn}: answered from the tail`);
+    }
+    tails.append(
+      's',
+      Array.from({ length: 20 }, (_, i) => msg('user', `x${i}`)),
+      200,
+    );
+    assert.equal(tails.window('s', 50, 10_000)?.length, 50, 'past the window: the newest 50');
+    assert.equal(tails.window('s', 51, 10_000), undefined, 'a larger window than it keeps: a miss');
   });
 
   it('re-reads after another connection wrote to the same file', async () => {
