@@ -3,7 +3,9 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { InvalidRequestError } from '../errors.js';
 import type { ChatMessage } from '../llm/index.js';
+import { type QueuedMessages, queueMessages } from './queued-messages.js';
 import { type CapRow, dropToCaps, overCaps } from './session-caps.js';
+import { SessionRowCache } from './session-rows.js';
 import { SessionTailCache } from './session-tail.js';
 import { MUTABLE_COLUMNS, TASK_COLUMNS } from './task-columns.js';
 import type {
@@ -140,12 +142,6 @@ interface TaskRow {
   finished_at: number | null;
 }
 
-interface PendingMessages {
-  sessionId: string;
-  tenantId: string;
-  messages: NewMessage[];
-}
-
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
   path: string;
@@ -153,7 +149,10 @@ export interface SqliteStoreOptions {
   flushIntervalMs?: number;
   /** Bounds on each session's stored messages (the oldest are dropped past them). */
   sessionCaps?: SessionCaps | undefined;
-  /** Keep recent sessions' newest messages in memory for window reads (default true). */
+  /**
+   * Keep recent sessions' rows and newest messages in memory, so that session checks and window
+   * reads need neither SQL nor an early commit (default true).
+   */
   tailCache?: boolean;
 }
 
@@ -161,15 +160,17 @@ export interface SqliteStoreOptions {
  * The default store: one SQLite file in WAL mode. Writes are queued and committed together in
  * one transaction (group commit): at the next event-loop turn when someone awaits durability
  * (`insertTask`), otherwise within `flushIntervalMs`. All writes of one task inside a batch
- * become a single row write of its latest state. Every read first commits what is queued, so
- * reads always see earlier writes.
+ * become a single row write of its latest state. Reads always see earlier writes: a read that
+ * goes to SQL first commits what is queued; session rows and windows of recently used sessions
+ * are answered from caches that already include the queued writes, so a session's next turn
+ * does not commit the previous one early (it is committed with its batch, as any other write).
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly #db: Database.Database;
   /** Tasks to write, each once: `true` when its row does not exist yet. */
   #tasks = new Map<TaskRecord, boolean>();
-  #messages: PendingMessages[] = [];
+  #messages: QueuedMessages[] = [];
   /** Session usage to add: session id → [tokens, usd]. */
   #usage = new Map<string, [number, number]>();
   /** The commit that the inserts queued since the last one wait for (one promise per batch). */
@@ -180,6 +181,7 @@ export class SqliteStore implements Store {
   readonly #flushIntervalMs: number;
   readonly #caps: SessionCaps;
   readonly #tails: SessionTailCache | undefined;
+  readonly #rows: SessionRowCache | undefined;
   /** `PRAGMA data_version` when the tails were last known current: it moves when another connection commits. */
   #dataVersion = 0;
   /** Parameters of the multi-row message INSERT, reused across batches. */
@@ -188,7 +190,7 @@ export class SqliteStore implements Store {
   readonly #stmts;
   readonly #commit: (
     tasks: Map<TaskRecord, boolean>,
-    messages: PendingMessages[],
+    messages: QueuedMessages[],
     usage: Map<string, [number, number]>,
   ) => void;
 
@@ -196,6 +198,7 @@ export class SqliteStore implements Store {
     this.#flushIntervalMs = options.flushIntervalMs ?? 10;
     this.#caps = options.sessionCaps ?? {};
     this.#tails = options.tailCache === false ? undefined : new SessionTailCache();
+    this.#rows = options.tailCache === false ? undefined : new SessionRowCache();
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     const db = new Database(options.path);
     this.#db = db;
@@ -278,11 +281,7 @@ ORDER BY seq DESC LIMIT ?`,
       ),
     };
     this.#commit = db.transaction(
-      (
-        tasks: Map<TaskRecord, boolean>,
-        messages: PendingMessages[],
-        usage: Map<string, [number, number]>,
-      ) => {
+      (tasks: Map<TaskRecord, boolean>, messages: QueuedMessages[], usage: Map<string, [number, number]>) => {
         for (const [task, isNew] of tasks) {
           if (isNew) this.#stmts.insertTask.run(...insertValues(task));
           else this.#stmts.updateTask.run(...updateValues(task));
@@ -367,26 +366,36 @@ ORDER BY seq DESC LIMIT ?`,
   }
 
   async getSession(id: string): Promise<SessionRecord | undefined> {
+    const cache = this.#rows;
+    if (cache !== undefined) {
+      this.#checkDataVersion();
+      const cached = cache.get(id);
+      if (cached !== undefined) return cached;
+    }
     this.#flushNow();
-    return this.#stmts.getSession.get(id) as SessionRecord | undefined;
+    const row = this.#stmts.getSession.get(id) as SessionRecord | undefined;
+    if (row !== undefined) cache?.fill(row);
+    return row;
   }
 
   appendMessages(sessionId: string, tenantId: string, messages: NewMessage[]): Promise<void> {
     if (this.#closed || messages.length === 0) return Promise.resolve();
-    this.#messages.push({ sessionId, tenantId, messages });
+    const entry = queueMessages(sessionId, tenantId, messages, Date.now());
+    this.#messages.push(entry);
+    this.#cacheQueued(entry);
     this.#schedule(false);
     return Promise.resolve();
   }
 
   async sessionWindow(sessionId: string, maxMessages: number, maxTokens: number): Promise<ChatMessage[]> {
     if (maxMessages === 0) return [];
-    this.#flushNow();
     const tails = this.#tails;
     if (tails !== undefined) {
-      this.#checkDataVersion(tails);
+      this.#checkDataVersion();
       const cached = tails.window(sessionId, maxMessages, maxTokens);
       if (cached !== undefined) return cached;
     }
+    this.#flushNow();
     const rows = this.#stmts.window.all(sessionId, sessionId, maxMessages) as [string, number, number][];
     const newestFirst: WindowRow[] = new Array(rows.length);
     let bytes = 0;
@@ -454,10 +463,16 @@ ORDER BY seq DESC LIMIT ?`,
       ).changes;
       if (changed === 0) return false;
       // The summary is kept as a message too (the history shows it), outside the window count.
-      this.#insertMessages(sessionId, '', [{ message, tokens: summary.tokens, task_id: summary.task_id }], 1);
+      const entry = queueMessages(
+        sessionId,
+        '',
+        [{ message, tokens: summary.tokens, task_id: summary.task_id }],
+        Date.now(),
+      );
+      this.#insertMessages(entry, 1);
       return true;
     })();
-    this.#tails?.drop(sessionId);
+    this.#forget(sessionId);
     return saved;
   }
 
@@ -467,7 +482,7 @@ ORDER BY seq DESC LIMIT ?`,
       this.#stmts.deleteMessages.run(id);
       return this.#stmts.deleteSession.run(id).changes > 0;
     })();
-    this.#tails?.drop(id);
+    this.#forget(id);
     return deleted;
   }
 
@@ -481,7 +496,7 @@ ORDER BY seq DESC LIMIT ?`,
         this.#stmts.deleteSession.run(id);
       }
     })();
-    for (const id of ids) this.#tails?.drop(id);
+    for (const id of ids) this.#forget(id);
     return ids.length;
   }
 
@@ -493,6 +508,7 @@ ORDER BY seq DESC LIMIT ?`,
       current[0] += tokens;
       current[1] += usd;
     }
+    this.#rows?.used(sessionId, tokens, usd);
     this.#schedule(false);
   }
 
@@ -581,25 +597,64 @@ ORDER BY seq DESC LIMIT ?`,
     try {
       this.#commit(tasks, messages, usage);
     } catch (err) {
-      // Tails were extended inside the rolled-back transaction.
+      // The caches include the writes that were just lost.
       this.#tails?.clear();
+      this.#rows?.clear();
       batch?.reject(err);
       throw err;
     }
     batch?.resolve();
   }
 
-  /** Re-reads tails from storage when another connection (another process) committed. */
-  #checkDataVersion(tails: SessionTailCache): void {
+  /** Re-reads sessions from storage when another connection (another process) committed. */
+  #checkDataVersion(): void {
     const version = this.#stmts.dataVersion.get() as number;
     if (version !== this.#dataVersion) {
       this.#dataVersion = version;
-      tails.clear();
+      this.#tails?.clear();
+      this.#rows?.clear();
     }
   }
 
-  #writeMessages(entry: PendingMessages): void {
-    this.#insertMessages(entry.sessionId, entry.tenantId, entry.messages, 0);
+  /**
+   * Moves a session's cached row and tail by messages just queued, unless the commit may drop
+   * messages for the session caps (only the commit knows which): then the session is read from
+   * storage next time.
+   */
+  #cacheQueued(entry: QueuedMessages): void {
+    const tails = this.#tails;
+    const rows = this.#rows;
+    if (tails === undefined || rows === undefined) return;
+    const id = entry.sessionId;
+    const caps = this.#caps;
+    if (caps.maxMessages !== undefined || caps.maxBytes !== undefined) {
+      const retained = rows.retained(id);
+      if (
+        retained === undefined ||
+        overCaps(caps, retained[0] + entry.messages.length, retained[1] + entry.bytes)
+      ) {
+        this.#forget(id);
+        return;
+      }
+    }
+    rows.appended(id, entry.messages.length, entry.bytes, entry.tokens, entry.at);
+    const count = entry.messages.length;
+    const added: WindowRow[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const item = entry.messages[i]!;
+      added[i] = { message: item.message, tokens: item.tokens };
+    }
+    tails.append(id, added, entry.bytes);
+  }
+
+  /** Drops a session from the caches after a change they do not follow. */
+  #forget(sessionId: string): void {
+    this.#tails?.drop(sessionId);
+    this.#rows?.drop(sessionId);
+  }
+
+  #writeMessages(entry: QueuedMessages): void {
+    this.#insertMessages(entry, 0);
   }
 
   /**
@@ -607,35 +662,22 @@ ORDER BY seq DESC LIMIT ?`,
    * statement, then applies the session caps. `kind` 1 marks a compaction summary, which is not
    * part of the window's token count.
    */
-  #insertMessages(sessionId: string, tenantId: string, messages: NewMessage[], kind: number): void {
-    const now = Date.now();
+  #insertMessages(entry: QueuedMessages, kind: number): void {
+    const { sessionId, messages, json, sizes } = entry;
     const count = messages.length;
-    const json: string[] = new Array(count);
-    const sizes: number[] = new Array(count);
-    let bytes = 0;
-    let tokens = 0;
-    for (let i = 0; i < count; i++) {
-      const item = messages[i]!;
-      const text = JSON.stringify(item.message);
-      json[i] = text;
-      const size = Buffer.byteLength(text);
-      sizes[i] = size;
-      bytes += size;
-      tokens += item.tokens;
-    }
     const [messageCount, firstSeq, totalBytes, summaryThrough] = this.#stmts.bumpSession.get(
       sessionId,
-      tenantId,
-      now,
-      now,
+      entry.tenantId,
+      entry.at,
+      entry.at,
       count,
-      bytes,
-      kind === 0 ? tokens : 0,
+      entry.bytes,
+      kind === 0 ? entry.tokens : 0,
     ) as [number, number, number, number];
     let seq = messageCount - count;
     const shared = this.#sharedValues;
     shared.session = sessionId;
-    shared.now = now;
+    shared.now = entry.at;
     shared.kind = kind;
     const values = this.#rowValues;
     let i = 0;
@@ -667,11 +709,6 @@ ORDER BY seq DESC LIMIT ?`,
     const retained = messageCount - firstSeq + 1;
     if (overCaps(this.#caps, retained, totalBytes)) {
       this.#dropOldest(sessionId, retained, totalBytes, firstSeq, summaryThrough);
-    } else if (kind === 0 && this.#tails !== undefined) {
-      const rows: WindowRow[] = new Array(count);
-      for (let r = 0; r < count; r++)
-        rows[r] = { message: messages[r]!.message, tokens: messages[r]!.tokens };
-      this.#tails.append(sessionId, rows, bytes);
     }
   }
 
@@ -690,7 +727,7 @@ ORDER BY seq DESC LIMIT ?`,
       summaryThrough,
       this.#stmts.oldestMessages.iterate(sessionId, firstSeq) as Iterable<CapRow>,
     );
-    this.#tails?.drop(sessionId);
+    this.#forget(sessionId);
     if (drop === undefined) return;
     this.#stmts.dropMessages.run(sessionId, drop.firstSeq);
     this.#stmts.dropped.run(drop.firstSeq, drop.bytes, drop.windowTokens, sessionId);
