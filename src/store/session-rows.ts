@@ -9,7 +9,8 @@ import type { SessionRecord } from './types.js';
  * a commit failed. Bounded by sessions; the least recently filled go first.
  */
 export class SessionRowCache {
-  readonly #rows = new Map<string, SessionRecord>();
+  /** `null`: known not to exist, with nothing queued for it (a new session's first turn). */
+  readonly #rows = new Map<string, SessionRecord | null>();
   readonly #maxSessions: number;
 
   constructor(maxSessions = 4096) {
@@ -20,23 +21,54 @@ export class SessionRowCache {
     return this.#rows.size;
   }
 
-  /** A copy of the cached row (callers may keep or change it), or undefined when not cached. */
-  get(id: string): SessionRecord | undefined {
+  /**
+   * A copy of the cached row (callers may keep or change it), null when the session is known not
+   * to exist, undefined when not cached.
+   */
+  get(id: string): SessionRecord | null | undefined {
     const row = this.#rows.get(id);
-    return row === undefined ? undefined : copyRow(row);
+    return row === undefined || row === null ? row : copyRow(row);
   }
 
-  /** Caches a row read from storage. */
-  fill(row: SessionRecord): void {
-    this.#rows.delete(row.id);
-    this.#rows.set(row.id, copyRow(row));
+  /** Caches a row read from storage, or (null) that storage has none. */
+  fill(id: string, row: SessionRecord | null): void {
+    this.#rows.delete(id);
+    this.#rows.set(id, row === null ? null : copyRow(row));
     if (this.#rows.size > this.#maxSessions) this.#rows.delete(this.#rows.keys().next().value as string);
   }
 
-  /** Messages queued for a cached session: what the store's session upsert will add. */
-  appended(id: string, count: number, bytes: number, windowTokens: number, at: number): void {
+  /**
+   * Messages queued for a cached session: what the store's session upsert will add (for a session
+   * known not to exist, the row it will create).
+   */
+  appended(
+    id: string,
+    tenantId: string,
+    count: number,
+    bytes: number,
+    windowTokens: number,
+    at: number,
+  ): void {
     const row = this.#rows.get(id);
     if (row === undefined) return;
+    if (row === null) {
+      this.#rows.set(id, {
+        id,
+        tenant_id: tenantId,
+        created_at: at,
+        updated_at: at,
+        message_count: count,
+        tokens_used: 0,
+        usd_used: 0,
+        first_seq: 1,
+        bytes,
+        window_tokens: windowTokens,
+        summary_through: 0,
+        summary: null,
+        summary_tokens: 0,
+      });
+      return;
+    }
     row.message_count += count;
     row.bytes += bytes;
     row.window_tokens += windowTokens;
@@ -47,6 +79,11 @@ export class SessionRowCache {
   used(id: string, tokens: number, usd: number): void {
     const row = this.#rows.get(id);
     if (row === undefined) return;
+    if (row === null) {
+      // Usage is applied after the batch's appends: whether it lands depends on what else is queued.
+      this.#rows.delete(id);
+      return;
+    }
     row.tokens_used += tokens;
     row.usd_used += usd;
   }
@@ -54,7 +91,8 @@ export class SessionRowCache {
   /** The retained message count and bytes of a cached session (what its caps compare). */
   retained(id: string): [count: number, bytes: number] | undefined {
     const row = this.#rows.get(id);
-    return row === undefined ? undefined : [row.message_count - row.first_seq + 1, row.bytes];
+    if (row === undefined) return undefined;
+    return row === null ? [0, 0] : [row.message_count - row.first_seq + 1, row.bytes];
   }
 
   drop(id: string): void {

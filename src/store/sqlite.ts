@@ -161,9 +161,10 @@ export interface SqliteStoreOptions {
  * one transaction (group commit): at the next event-loop turn when someone awaits durability
  * (`insertTask`), otherwise within `flushIntervalMs`. All writes of one task inside a batch
  * become a single row write of its latest state. Reads always see earlier writes: a read that
- * goes to SQL first commits what is queued; session rows and windows of recently used sessions
- * are answered from caches that already include the queued writes, so a session's next turn
- * does not commit the previous one early (it is committed with its batch, as any other write).
+ * goes to SQL first commits what is queued (a session read: what is queued for that session);
+ * session rows and windows of recently used sessions are answered from caches that already
+ * include the queued writes, so a session's next turn does not commit the previous one early (it
+ * is committed with its batch, as any other write).
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -370,11 +371,11 @@ ORDER BY seq DESC LIMIT ?`,
     if (cache !== undefined) {
       this.#checkDataVersion();
       const cached = cache.get(id);
-      if (cached !== undefined) return cached;
+      if (cached !== undefined) return cached ?? undefined;
     }
-    this.#flushNow();
+    this.#flushFor(id);
     const row = this.#stmts.getSession.get(id) as SessionRecord | undefined;
-    if (row !== undefined) cache?.fill(row);
+    cache?.fill(id, row ?? null);
     return row;
   }
 
@@ -394,8 +395,13 @@ ORDER BY seq DESC LIMIT ?`,
       this.#checkDataVersion();
       const cached = tails.window(sessionId, maxMessages, maxTokens);
       if (cached !== undefined) return cached;
+      if (this.#rows?.get(sessionId) === null) {
+        // No session and nothing queued for it: no messages (a new session's first turn).
+        tails.fill(sessionId, [], 0, true, undefined, maxMessages);
+        return [];
+      }
     }
-    this.#flushNow();
+    this.#flushFor(sessionId);
     const rows = this.#stmts.window.all(sessionId, sessionId, maxMessages) as [string, number, number][];
     const newestFirst: WindowRow[] = new Array(rows.length);
     let bytes = 0;
@@ -606,6 +612,14 @@ ORDER BY seq DESC LIMIT ?`,
     batch?.resolve();
   }
 
+  /** Commits queued writes before a session is read from SQL, if any of them touch it. */
+  #flushFor(sessionId: string): void {
+    let touched = this.#usage.has(sessionId);
+    for (let i = 0; !touched && i < this.#messages.length; i++)
+      touched = this.#messages[i]!.sessionId === sessionId;
+    if (touched) this.#flushNow();
+  }
+
   /** Re-reads sessions from storage when another connection (another process) committed. */
   #checkDataVersion(): void {
     const version = this.#stmts.dataVersion.get() as number;
@@ -637,7 +651,7 @@ ORDER BY seq DESC LIMIT ?`,
         return;
       }
     }
-    rows.appended(id, entry.messages.length, entry.bytes, entry.tokens, entry.at);
+    rows.appended(id, entry.tenantId, entry.messages.length, entry.bytes, entry.tokens, entry.at);
     const count = entry.messages.length;
     const added: WindowRow[] = new Array(count);
     for (let i = 0; i < count; i++) {

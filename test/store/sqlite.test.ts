@@ -342,6 +342,31 @@ describe('SqliteStore session caches against its SQL path', () => {
     });
   }
 
+  it("answers a session's turns from memory without committing them early", async () => {
+    const dir = tempDir();
+    const path = join(dir.path, 'turns.sqlite');
+    const store = new SqliteStore({ path, flushIntervalMs: 60_000 });
+    const other = new SqliteStore({ path, tailCache: false });
+    const exchange = (turn: number) => [
+      { message: { role: 'user' as const, content: `u${turn}` }, tokens: 2, task_id: null },
+      { message: { role: 'assistant' as const, content: `a${turn}` }, tokens: 2, task_id: null },
+    ];
+    for (let turn = 1; turn <= 3; turn++) {
+      const session = await store.getSession('s');
+      assert.equal(session?.message_count ?? 0, 2 * (turn - 1), `turn ${turn}: the queued turns count`);
+      assert.equal((await store.sessionWindow('s', 50, 1_000)).length, 2 * (turn - 1));
+      await store.appendMessages('s', 't', exchange(turn));
+      store.addSessionUsage('s', 10, 0.5);
+    }
+    assert.equal(await other.getSession('s'), undefined, 'nothing committed before the batch is due');
+    await store.flush();
+    assert.equal((await other.getSession('s'))?.message_count, 6);
+    assert.deepEqual(await other.getSession('s'), await store.getSession('s'));
+    await store.close();
+    await other.close();
+    dir.remove();
+  });
+
   it('stamps a session with the time its messages were appended, cached or stored', async () => {
     const dir = tempDir();
     const path = join(dir.path, 'stamps.sqlite');
