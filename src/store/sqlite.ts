@@ -172,6 +172,8 @@ export class SqliteStore implements Store {
   /** Tasks to write, each once: `true` when its row does not exist yet. */
   #tasks = new Map<TaskRecord, boolean>();
   #messages: QueuedMessages[] = [];
+  /** Sessions that `#messages` appends to (a session read from SQL commits first only for these). */
+  readonly #messageSessions = new Set<string>();
   /** Session usage to add: session id → [tokens, usd]. */
   #usage = new Map<string, [number, number]>();
   /** The commit that the inserts queued since the last one wait for (one promise per batch). */
@@ -383,6 +385,7 @@ ORDER BY seq DESC LIMIT ?`,
     if (this.#closed || messages.length === 0) return Promise.resolve();
     const entry = queueMessages(sessionId, tenantId, messages, Date.now());
     this.#messages.push(entry);
+    this.#messageSessions.add(sessionId);
     this.#cacheQueued(entry);
     this.#schedule(false);
     return Promise.resolve();
@@ -598,6 +601,7 @@ ORDER BY seq DESC LIMIT ?`,
     const batch = this.#batch;
     this.#tasks = new Map();
     this.#messages = [];
+    this.#messageSessions.clear();
     this.#usage = new Map();
     this.#batch = undefined;
     try {
@@ -614,10 +618,7 @@ ORDER BY seq DESC LIMIT ?`,
 
   /** Commits queued writes before a session is read from SQL, if any of them touch it. */
   #flushFor(sessionId: string): void {
-    let touched = this.#usage.has(sessionId);
-    for (let i = 0; !touched && i < this.#messages.length; i++)
-      touched = this.#messages[i]!.sessionId === sessionId;
-    if (touched) this.#flushNow();
+    if (this.#messageSessions.has(sessionId) || this.#usage.has(sessionId)) this.#flushNow();
   }
 
   /** Re-reads sessions from storage when another connection (another process) committed. */
