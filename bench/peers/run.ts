@@ -81,6 +81,14 @@ function versions(subject: SubjectInfo): { versions: Record<string, string>; mis
   return installedVersions(peersDir, subject.packages);
 }
 
+/**
+ * A figure for the progress line. A run with no completed task has no latency: the driver's NaN
+ * arrives as null through JSON, which must not end the whole run.
+ */
+function figure(value: number | null, digits: number): string {
+  return value === null || !Number.isFinite(value) ? 'n/a' : value.toFixed(digits);
+}
+
 /** Runs one driver process and returns its result line, or why it failed. */
 function drive(request: DriverRequest): Promise<DriverOutcome<DriverResult>> {
   return runDriver<DriverResult>(
@@ -148,7 +156,7 @@ try {
           `[${elapsed}s] round ${round} ${configuration.id} ${subject.id}: ${
             'failed' in result
               ? `FAILED ${result.failed}`
-              : `${Math.round(result.tasks_per_sec)} tasks/s, p50 ${result.p50_ms.toFixed(2)} ms, p99 ${result.p99_ms.toFixed(2)} ms, cpu ${result.cpu_ms_per_task.toFixed(3)} ms/task, peak RSS ${Math.round(result.peak_rss_mib)} MiB${result.rss_per_task_kib === undefined ? '' : `, ${result.rss_per_task_kib.toFixed(1)} KiB/task`}, errors ${result.errors}${result.first_error ? ` (${result.first_error})` : ''}`
+              : `${Math.round(result.tasks_per_sec)} tasks/s, p50 ${figure(result.p50_ms, 2)} ms, p99 ${figure(result.p99_ms, 2)} ms, cpu ${figure(result.cpu_ms_per_task, 3)} ms/task, peak RSS ${Math.round(result.peak_rss_mib)} MiB${result.rss_per_task_kib === undefined ? '' : `, ${figure(result.rss_per_task_kib, 1)} KiB/task`}, errors ${result.errors}${result.first_error ? ` (${result.first_error})` : ''}`
           }\n`,
         );
       }

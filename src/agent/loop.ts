@@ -13,7 +13,7 @@ import {
   toAgentdError,
 } from '../errors.js';
 import { sleep } from '../lib/cancellation.js';
-import { coarseTimer } from '../lib/coarse-timer.js';
+import { coarseTimer, type TimerEntry } from '../lib/coarse-timer.js';
 import { estimateTokens } from '../lib/tokens.js';
 import type {
   CallContext,
@@ -78,10 +78,11 @@ class PartialStop extends Error {
 }
 
 /**
- * Runs one task to a terminal state. Never throws: every outcome (success, failure, timeout,
- * cancellation) ends in `task.finish` and is persisted.
+ * Runs one task to a terminal state. Never rejects: every outcome (success, failure, timeout,
+ * cancellation) ends in `task.finish` and is persisted. A promise chain rather than an async
+ * function, so that a running task holds no suspended frame here (10,000 in flight hold 10,000).
  */
-export async function runTask(task: Task, agent: Agent, deps: LoopDeps): Promise<void> {
+export function runTask(task: Task, agent: Agent, deps: LoopDeps): Promise<void> {
   const record = task.record;
   const limits = taskLimits(agent, record.options, deps.limits);
   if (deps.tracing.enabled) {
@@ -99,28 +100,36 @@ export async function runTask(task: Task, agent: Agent, deps: LoopDeps): Promise
   task.markRunning();
   deps.store.updateTask(record);
   const timer = coarseTimer.schedule(limits.timeoutMs, abortOnTimeout, task);
-  try {
-    const answer = await converse(task, agent, limits, deps);
-    task.finish('succeeded', answer, null);
-  } catch (err) {
-    if (err instanceof PartialStop) {
-      record.partial = err.partial !== null;
-      task.finish('failed', err.partial, err.error.toBody());
-    } else {
-      const error = toAgentdError(err);
-      task.finish(error.code === CancelledError.code ? 'cancelled' : 'failed', null, error.toBody());
-    }
-  } finally {
-    coarseTimer.cancel(timer);
-    deps.store.updateTask(record);
-    recordOutcome(task, deps);
-    if (record.session_id !== null) {
-      deps.store.addSessionUsage(
-        record.session_id,
-        record.usage.input_tokens + record.usage.output_tokens,
-        record.cost_usd,
-      );
-    }
+  return converse(task, agent, limits, deps).then(
+    (answer) => {
+      task.finish('succeeded', answer, null);
+      settleTask(task, deps, timer);
+    },
+    (err: unknown) => {
+      if (err instanceof PartialStop) {
+        record.partial = err.partial !== null;
+        task.finish('failed', err.partial, err.error.toBody());
+      } else {
+        const error = toAgentdError(err);
+        task.finish(error.code === CancelledError.code ? 'cancelled' : 'failed', null, error.toBody());
+      }
+      settleTask(task, deps, timer);
+    },
+  );
+}
+
+/** After the outcome: stops the deadline, stores the final state, records metrics and session usage. */
+function settleTask(task: Task, deps: LoopDeps, timer: TimerEntry): void {
+  const record = task.record;
+  coarseTimer.cancel(timer);
+  deps.store.updateTask(record);
+  recordOutcome(task, deps);
+  if (record.session_id !== null) {
+    deps.store.addSessionUsage(
+      record.session_id,
+      record.usage.input_tokens + record.usage.output_tokens,
+      record.cost_usd,
+    );
   }
 }
 

@@ -28,6 +28,7 @@ export class Task implements RouterSink {
   #waiters: (() => void)[] | undefined;
   /** What `wait()` without a timeout returns: one promise for every such waiter. */
   #finishedPromise: Promise<boolean> | undefined;
+  #recordPromise: Promise<TaskRecord> | undefined;
 
   constructor(record: TaskRecord, eventBuffer: number) {
     this.record = record;
@@ -93,6 +94,13 @@ export class Task implements RouterSink {
     const waiters = this.#waiters;
     this.#waiters = undefined;
     if (waiters !== undefined) for (const wake of waiters) wake();
+  }
+
+  /** Resolves with the record when the task finishes. */
+  whenFinished(): Promise<TaskRecord> {
+    if (this.finished) return Promise.resolve(this.record);
+    this.#recordPromise ??= new Promise((resolve) => this.#addWaiter(() => resolve(this.record)));
+    return this.#recordPromise;
   }
 
   /** Resolves when the task finishes, or after `timeoutMs` if given (true if finished). */

@@ -18,6 +18,7 @@ import {
   Agent,
   type AgentOptions,
   completionData,
+  type LoopDeps,
   runTask,
   type Subscription,
   Task,
@@ -225,6 +226,7 @@ export class Runtime {
   #cluster: Cluster | undefined;
   readonly #startedAt = Date.now();
   #memory: LongTermMemory | undefined;
+  #deps: LoopDeps | undefined;
   /** Deletes idle sessions (set when `sessions.idle_ttl_ms` is). */
   #sessionSweeper: SessionSweeper | undefined;
   /** Disconnects the agents' MCP servers. */
@@ -601,14 +603,14 @@ export class Runtime {
   }
 
   /** Library convenience: runs an agent and resolves with the finished task. */
-  async run(
+  run(
     agent: string,
     input: string,
     options: Omit<SubmitRequest, 'agent' | 'input'> = {},
   ): Promise<TaskRecord> {
-    const { task } = await this.submit({ ...options, agent, input });
-    await task.wait();
-    return task.record;
+    // A promise chain, not an async function: no suspended frame per waiting caller while the
+    // task runs (10,000 callers in flight would each hold one).
+    return this.submit({ ...options, agent, input }).then(finishedRecord);
   }
 
   /** A task in this process (running, queued or recently finished), if the tenant owns it. */
@@ -962,8 +964,8 @@ export class Runtime {
     return this.#cluster === undefined ? task : this.#cluster.awaitTask(task);
   }
 
-  async #execute(task: Task): Promise<void> {
-    if (task.finished) return;
+  #execute(task: Task): Promise<void> {
+    if (task.finished) return Promise.resolve();
     const agent = this.#agents.get(task.record.agent);
     if (agent === undefined) {
       task.finish(
@@ -972,21 +974,28 @@ export class Runtime {
         new NotFoundError(`agent "${task.record.agent}" no longer exists`).toBody(),
       );
       this.store.updateTask(task.record);
-    } else {
-      await runTask(task, agent, {
-        router: this.router,
-        tools: this.#executor,
-        registry: this.registry,
-        store: this.store,
-        admission: this.admission,
-        limits: this.config.limits,
-        metrics: this.metrics,
-        tracing: this.tracing,
-        responses: this.responses,
-        memory: this.#memory,
-      });
+      this.#retire(task);
+      return Promise.resolve();
     }
-    this.#retire(task);
+    // runTask never rejects. A chain rather than an await: no suspended frame per running task.
+    return runTask(task, agent, this.#loopDeps()).then(() => this.#retire(task));
+  }
+
+  /** What the agent loop uses, built once (every field is fixed once the runtime is created). */
+  #loopDeps(): LoopDeps {
+    this.#deps ??= {
+      router: this.router,
+      tools: this.#executor,
+      registry: this.registry,
+      store: this.store,
+      admission: this.admission,
+      limits: this.config.limits,
+      metrics: this.metrics,
+      tracing: this.tracing,
+      responses: this.responses,
+      memory: this.#memory,
+    };
+    return this.#deps;
   }
 
   /** Hands an admitted task to the scheduler (which has room: checked before admission). */
@@ -1189,4 +1198,9 @@ export class Runtime {
     }
     if (unfinished.length > 0) this.log.info({ requeued, failed }, 'recovered tasks left by a previous run');
   }
+}
+
+/** The record of a submitted task once it has finished. */
+function finishedRecord(submission: Submission): Promise<TaskRecord> {
+  return submission.task.whenFinished();
 }

@@ -48,16 +48,22 @@ export class SessionTailCache {
     return trimTail(tail.rows, maxMessages, maxTokens, tail.summary);
   }
 
-  /** Caches a tail read from storage (rows oldest first; `complete` when fewer than asked). */
+  /**
+   * Caches a tail read from storage (rows oldest first; `complete` when fewer than asked) for
+   * windows of up to `maxMessages`: the tail keeps that many rows as it grows, so a session whose
+   * history is still shorter than its window keeps being answered from memory.
+   */
   fill(
     sessionId: string,
     rows: WindowRow[],
     bytes: number,
     complete: boolean,
     summary: WindowRow | undefined,
+    maxMessages: number,
   ): void {
     this.drop(sessionId);
-    const tail: SessionTail = { rows, complete, summary, capacity: Math.max(rows.length, 16), bytes };
+    const capacity = Math.max(rows.length, maxMessages, 16);
+    const tail: SessionTail = { rows, complete, summary, capacity, bytes };
     this.#tails.set(sessionId, tail);
     this.#bytes += bytes;
     this.#evict();

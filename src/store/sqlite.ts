@@ -3,7 +3,9 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { InvalidRequestError } from '../errors.js';
 import type { ChatMessage } from '../llm/index.js';
+import { type QueuedMessages, queueMessages } from './queued-messages.js';
 import { type CapRow, dropToCaps, overCaps } from './session-caps.js';
+import { SessionRowCache } from './session-rows.js';
 import { SessionTailCache } from './session-tail.js';
 import { MUTABLE_COLUMNS, TASK_COLUMNS } from './task-columns.js';
 import type {
@@ -141,12 +143,6 @@ interface TaskRow {
   finished_at: number | null;
 }
 
-interface PendingMessages {
-  sessionId: string;
-  tenantId: string;
-  messages: NewMessage[];
-}
-
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
   path: string;
@@ -154,7 +150,10 @@ export interface SqliteStoreOptions {
   flushIntervalMs?: number;
   /** Bounds on each session's stored messages (the oldest are dropped past them). */
   sessionCaps?: SessionCaps | undefined;
-  /** Keep recent sessions' newest messages in memory for window reads (default true). */
+  /**
+   * Keep recent sessions' rows and newest messages in memory, so that session checks and window
+   * reads need neither SQL nor an early commit (default true).
+   */
   tailCache?: boolean;
 }
 
@@ -165,15 +164,20 @@ export interface SqliteStoreOptions {
  * become a single row write of its latest state. A new task nobody awaits (a synchronous run)
  * that is still unfinished at its first commit waits for the next one, so a short task is
  * written once, with its outcome, rather than inserted and then updated; it is committed at the
- * latest at the second flush after it was queued. Every read first commits everything queued,
- * so reads always see earlier writes.
+ * latest at the second flush after it was queued. Reads always see earlier writes: a read that
+ * goes to SQL first commits what is queued (a session read: what is queued for that session);
+ * session rows and windows of recently used sessions are answered from caches that already
+ * include the queued writes, so a session's next turn does not commit the previous one early (it
+ * is committed with its batch, as any other write).
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly #db: Database.Database;
   /** Tasks to write, each once, with the state of their row (see RowWrite). */
   #tasks = new Map<TaskRecord, RowWrite>();
-  #messages: PendingMessages[] = [];
+  #messages: QueuedMessages[] = [];
+  /** Sessions that `#messages` appends to (a session read from SQL commits first only for these). */
+  readonly #messageSessions = new Set<string>();
   /** Session usage to add: session id → [tokens, usd]. */
   #usage = new Map<string, [number, number]>();
   /** The next commit, which durable inserts wait for (one promise per batch). */
@@ -188,6 +192,7 @@ export class SqliteStore implements Store {
   readonly #flushIntervalMs: number;
   readonly #caps: SessionCaps;
   readonly #tails: SessionTailCache | undefined;
+  readonly #rows: SessionRowCache | undefined;
   /** `PRAGMA data_version` when the tails were last known current: it moves when another connection commits. */
   #dataVersion = 0;
   /** Parameters of the multi-row message INSERT, reused across batches. */
@@ -196,7 +201,7 @@ export class SqliteStore implements Store {
   readonly #stmts;
   readonly #commit: (
     tasks: Map<TaskRecord, RowWrite>,
-    messages: PendingMessages[],
+    messages: QueuedMessages[],
     usage: Map<string, [number, number]>,
     holdBack: Map<TaskRecord, RowWrite> | undefined,
   ) => void;
@@ -205,6 +210,7 @@ export class SqliteStore implements Store {
     this.#flushIntervalMs = options.flushIntervalMs ?? 10;
     this.#caps = options.sessionCaps ?? {};
     this.#tails = options.tailCache === false ? undefined : new SessionTailCache();
+    this.#rows = options.tailCache === false ? undefined : new SessionRowCache();
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     const db = new Database(options.path);
     this.#db = db;
@@ -289,7 +295,7 @@ ORDER BY seq DESC LIMIT ?`,
     this.#commit = db.transaction(
       (
         tasks: Map<TaskRecord, RowWrite>,
-        messages: PendingMessages[],
+        messages: QueuedMessages[],
         usage: Map<string, [number, number]>,
         holdBack: Map<TaskRecord, RowWrite> | undefined,
       ) => {
@@ -387,26 +393,42 @@ ORDER BY seq DESC LIMIT ?`,
   }
 
   async getSession(id: string): Promise<SessionRecord | undefined> {
-    this.#flushNow();
-    return this.#stmts.getSession.get(id) as SessionRecord | undefined;
+    const cache = this.#rows;
+    if (cache !== undefined) {
+      this.#checkDataVersion();
+      const cached = cache.get(id);
+      if (cached !== undefined) return cached ?? undefined;
+    }
+    this.#flushFor(id);
+    const row = this.#stmts.getSession.get(id) as SessionRecord | undefined;
+    cache?.fill(id, row ?? null);
+    return row;
   }
 
   appendMessages(sessionId: string, tenantId: string, messages: NewMessage[]): Promise<void> {
     if (this.#closed || messages.length === 0) return Promise.resolve();
-    this.#messages.push({ sessionId, tenantId, messages });
+    const entry = queueMessages(sessionId, tenantId, messages, Date.now());
+    this.#messages.push(entry);
+    this.#messageSessions.add(sessionId);
+    this.#cacheQueued(entry);
     this.#schedule(false);
     return Promise.resolve();
   }
 
   async sessionWindow(sessionId: string, maxMessages: number, maxTokens: number): Promise<ChatMessage[]> {
     if (maxMessages === 0) return [];
-    this.#flushNow();
     const tails = this.#tails;
     if (tails !== undefined) {
-      this.#checkDataVersion(tails);
+      this.#checkDataVersion();
       const cached = tails.window(sessionId, maxMessages, maxTokens);
       if (cached !== undefined) return cached;
+      if (this.#rows?.get(sessionId) === null) {
+        // No session and nothing queued for it: no messages (a new session's first turn).
+        tails.fill(sessionId, [], 0, true, undefined, maxMessages);
+        return [];
+      }
     }
+    this.#flushFor(sessionId);
     const rows = this.#stmts.window.all(sessionId, sessionId, maxMessages) as [string, number, number][];
     const newestFirst: WindowRow[] = new Array(rows.length);
     let bytes = 0;
@@ -423,7 +445,14 @@ ORDER BY seq DESC LIMIT ?`,
         summary = { message: summaryMessage(head[0]), tokens: head[1] };
     }
     if (tails !== undefined) {
-      tails.fill(sessionId, newestFirst.slice().reverse(), bytes, rows.length < maxMessages, summary);
+      tails.fill(
+        sessionId,
+        newestFirst.slice().reverse(),
+        bytes,
+        rows.length < maxMessages,
+        summary,
+        maxMessages,
+      );
     }
     return trimWindow(newestFirst, maxMessages, maxTokens, summary);
   }
@@ -467,10 +496,16 @@ ORDER BY seq DESC LIMIT ?`,
       ).changes;
       if (changed === 0) return false;
       // The summary is kept as a message too (the history shows it), outside the window count.
-      this.#insertMessages(sessionId, '', [{ message, tokens: summary.tokens, task_id: summary.task_id }], 1);
+      const entry = queueMessages(
+        sessionId,
+        '',
+        [{ message, tokens: summary.tokens, task_id: summary.task_id }],
+        Date.now(),
+      );
+      this.#insertMessages(entry, 1);
       return true;
     })();
-    this.#tails?.drop(sessionId);
+    this.#forget(sessionId);
     return saved;
   }
 
@@ -480,7 +515,7 @@ ORDER BY seq DESC LIMIT ?`,
       this.#stmts.deleteMessages.run(id);
       return this.#stmts.deleteSession.run(id).changes > 0;
     })();
-    this.#tails?.drop(id);
+    this.#forget(id);
     return deleted;
   }
 
@@ -494,7 +529,7 @@ ORDER BY seq DESC LIMIT ?`,
         this.#stmts.deleteSession.run(id);
       }
     })();
-    for (const id of ids) this.#tails?.drop(id);
+    for (const id of ids) this.#forget(id);
     return ids.length;
   }
 
@@ -506,6 +541,7 @@ ORDER BY seq DESC LIMIT ?`,
       current[0] += tokens;
       current[1] += usd;
     }
+    this.#rows?.used(sessionId, tokens, usd);
     this.#schedule(false);
   }
 
@@ -595,6 +631,7 @@ ORDER BY seq DESC LIMIT ?`,
     const next = all ? undefined : new Map<TaskRecord, RowWrite>();
     this.#tasks = new Map();
     this.#messages = [];
+    this.#messageSessions.clear();
     this.#usage = new Map();
     this.#batch = undefined;
     this.#lazyBatch = undefined;
@@ -602,8 +639,9 @@ ORDER BY seq DESC LIMIT ?`,
     try {
       this.#commit(tasks, messages, usage, next);
     } catch (err) {
-      // Tails were extended inside the rolled-back transaction.
+      // The caches include the writes that were just lost.
       this.#tails?.clear();
+      this.#rows?.clear();
       batch?.reject(err);
       lazy?.reject(err);
       held?.reject(err);
@@ -621,17 +659,60 @@ ORDER BY seq DESC LIMIT ?`,
     this.#schedule(false);
   }
 
-  /** Re-reads tails from storage when another connection (another process) committed. */
-  #checkDataVersion(tails: SessionTailCache): void {
+  /** Commits queued writes before a session is read from SQL, if any of them touch it. */
+  #flushFor(sessionId: string): void {
+    if (this.#messageSessions.has(sessionId) || this.#usage.has(sessionId)) this.#flushNow();
+  }
+
+  /** Re-reads sessions from storage when another connection (another process) committed. */
+  #checkDataVersion(): void {
     const version = this.#stmts.dataVersion.get() as number;
     if (version !== this.#dataVersion) {
       this.#dataVersion = version;
-      tails.clear();
+      this.#tails?.clear();
+      this.#rows?.clear();
     }
   }
 
-  #writeMessages(entry: PendingMessages): void {
-    this.#insertMessages(entry.sessionId, entry.tenantId, entry.messages, 0);
+  /**
+   * Moves a session's cached row and tail by messages just queued, unless the commit may drop
+   * messages for the session caps (only the commit knows which): then the session is read from
+   * storage next time.
+   */
+  #cacheQueued(entry: QueuedMessages): void {
+    const tails = this.#tails;
+    const rows = this.#rows;
+    if (tails === undefined || rows === undefined) return;
+    const id = entry.sessionId;
+    const caps = this.#caps;
+    if (caps.maxMessages !== undefined || caps.maxBytes !== undefined) {
+      const retained = rows.retained(id);
+      if (
+        retained === undefined ||
+        overCaps(caps, retained[0] + entry.messages.length, retained[1] + entry.bytes)
+      ) {
+        this.#forget(id);
+        return;
+      }
+    }
+    rows.appended(id, entry.tenantId, entry.messages.length, entry.bytes, entry.tokens, entry.at);
+    const count = entry.messages.length;
+    const added: WindowRow[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const item = entry.messages[i]!;
+      added[i] = { message: item.message, tokens: item.tokens };
+    }
+    tails.append(id, added, entry.bytes);
+  }
+
+  /** Drops a session from the caches after a change they do not follow. */
+  #forget(sessionId: string): void {
+    this.#tails?.drop(sessionId);
+    this.#rows?.drop(sessionId);
+  }
+
+  #writeMessages(entry: QueuedMessages): void {
+    this.#insertMessages(entry, 0);
   }
 
   /**
@@ -639,35 +720,22 @@ ORDER BY seq DESC LIMIT ?`,
    * statement, then applies the session caps. `kind` 1 marks a compaction summary, which is not
    * part of the window's token count.
    */
-  #insertMessages(sessionId: string, tenantId: string, messages: NewMessage[], kind: number): void {
-    const now = Date.now();
+  #insertMessages(entry: QueuedMessages, kind: number): void {
+    const { sessionId, messages, json, sizes } = entry;
     const count = messages.length;
-    const json: string[] = new Array(count);
-    const sizes: number[] = new Array(count);
-    let bytes = 0;
-    let tokens = 0;
-    for (let i = 0; i < count; i++) {
-      const item = messages[i]!;
-      const text = JSON.stringify(item.message);
-      json[i] = text;
-      const size = Buffer.byteLength(text);
-      sizes[i] = size;
-      bytes += size;
-      tokens += item.tokens;
-    }
     const [messageCount, firstSeq, totalBytes, summaryThrough] = this.#stmts.bumpSession.get(
       sessionId,
-      tenantId,
-      now,
-      now,
+      entry.tenantId,
+      entry.at,
+      entry.at,
       count,
-      bytes,
-      kind === 0 ? tokens : 0,
+      entry.bytes,
+      kind === 0 ? entry.tokens : 0,
     ) as [number, number, number, number];
     let seq = messageCount - count;
     const shared = this.#sharedValues;
     shared.session = sessionId;
-    shared.now = now;
+    shared.now = entry.at;
     shared.kind = kind;
     const values = this.#rowValues;
     let i = 0;
@@ -699,11 +767,6 @@ ORDER BY seq DESC LIMIT ?`,
     const retained = messageCount - firstSeq + 1;
     if (overCaps(this.#caps, retained, totalBytes)) {
       this.#dropOldest(sessionId, retained, totalBytes, firstSeq, summaryThrough);
-    } else if (kind === 0 && this.#tails !== undefined) {
-      const rows: WindowRow[] = new Array(count);
-      for (let r = 0; r < count; r++)
-        rows[r] = { message: messages[r]!.message, tokens: messages[r]!.tokens };
-      this.#tails.append(sessionId, rows, bytes);
     }
   }
 
@@ -722,7 +785,7 @@ ORDER BY seq DESC LIMIT ?`,
       summaryThrough,
       this.#stmts.oldestMessages.iterate(sessionId, firstSeq) as Iterable<CapRow>,
     );
-    this.#tails?.drop(sessionId);
+    this.#forget(sessionId);
     if (drop === undefined) return;
     this.#stmts.dropMessages.run(sessionId, drop.firstSeq);
     this.#stmts.dropped.run(drop.firstSeq, drop.bytes, drop.windowTokens, sessionId);

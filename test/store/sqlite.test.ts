@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { ChatMessage } from '../../src/llm/index.js';
-import { SqliteStore, trimWindow } from '../../src/store/index.js';
+import { type SessionRecord, SessionTailCache, SqliteStore, trimWindow } from '../../src/store/index.js';
 import { tempDir } from '../helpers/agentd.js';
 import { task } from '../helpers/store.js';
 
@@ -132,6 +132,24 @@ describe('SqliteStore session tails', () => {
     await store.close();
   });
 
+  it('keeps answering a growing session from memory while its history fits the window', () => {
+    const tails = new SessionTailCache();
+    tails.fill('s', [], 0, true, undefined, 50);
+    for (let turn = 1; turn <= 20; turn++) {
+      const exchange = [msg('user', `u${turn}`), msg('assistant', `a${turn}`)];
+      tails.append('s', exchange, 20);
+      const window = tails.window('s', 50, 10_000);
+      assert.equal(window?.length, 2 * turn, `turn ${turn}: answered from the tail`);
+    }
+    tails.append(
+      's',
+      Array.from({ length: 20 }, (_, i) => msg('user', `x${i}`)),
+      200,
+    );
+    assert.equal(tails.window('s', 50, 10_000)?.length, 50, 'past the window: the newest 50');
+    assert.equal(tails.window('s', 51, 10_000), undefined, 'a larger window than it keeps: a miss');
+  });
+
   it('re-reads after another connection wrote to the same file', async () => {
     const dir = tempDir();
     const path = join(dir.path, 'shared.sqlite');
@@ -175,51 +193,112 @@ describe('SessionSweeper', () => {
   });
 });
 
-describe('SqliteStore tail cache against its SQL path', () => {
-  it('returns the same windows through random appends, summaries and caps', async () => {
-    let seed = 42;
-    const rand = (n: number) => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return seed % n;
-    };
-    const caps = { maxMessages: 40 };
-    const cached = new SqliteStore({ path: ':memory:', sessionCaps: caps });
-    const plain = new SqliteStore({ path: ':memory:', sessionCaps: caps, tailCache: false });
-    const roles: ChatMessage['role'][] = ['user', 'assistant', 'tool', 'assistant'];
-    let n = 0;
-    for (let op = 0; op < 600; op++) {
-      const session = `s${rand(3)}`;
-      const action = rand(10);
-      if (action < 5) {
-        const batch = Array.from({ length: 1 + rand(5) }, () => ({
-          message: { role: roles[rand(4)]!, content: `m${n++}` },
-          tokens: 1 + rand(20),
-          task_id: null,
-        }));
-        await cached.appendMessages(session, 't', batch);
-        await plain.appendMessages(session, 't', batch);
-      } else if (action < 6) {
-        const state = await plain.getSession(session);
-        if (state === undefined) continue;
-        const summary = {
-          expectedThrough: state.summary_through,
-          through: state.summary_through + rand(state.message_count - state.summary_through + 1),
-          content: `summary ${op}`,
-          tokens: 1 + rand(30),
-          task_id: null,
-        };
-        assert.equal(await cached.saveSummary(session, summary), await plain.saveSummary(session, summary));
-      } else {
-        const maxMessages = 1 + rand(30);
-        const maxTokens = 10 + rand(300);
-        assert.deepEqual(
-          await cached.sessionWindow(session, maxMessages, maxTokens),
-          await plain.sessionWindow(session, maxMessages, maxTokens),
-          `op ${op}: window(${session}, ${maxMessages}, ${maxTokens})`,
-        );
+describe('SqliteStore session caches against its SQL path', () => {
+  /** A session row without its timestamps (each store stamps its own writes). */
+  const untimed = (row: SessionRecord | undefined) =>
+    row === undefined ? undefined : { ...row, created_at: 0, updated_at: 0 };
+
+  for (const caps of [{}, { maxMessages: 40 }, { maxBytes: 600 }]) {
+    it(`returns the same windows and sessions through random appends, usage, summaries and caps (${JSON.stringify(caps)})`, async () => {
+      let seed = 42;
+      const rand = (n: number) => {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        return seed % n;
+      };
+      // A long flush interval: reads must see queued writes without waiting for a commit.
+      const cached = new SqliteStore({ path: ':memory:', sessionCaps: caps, flushIntervalMs: 60_000 });
+      const plain = new SqliteStore({ path: ':memory:', sessionCaps: caps, tailCache: false });
+      const roles: ChatMessage['role'][] = ['user', 'assistant', 'tool', 'assistant'];
+      let n = 0;
+      for (let op = 0; op < 800; op++) {
+        const session = `s${rand(3)}`;
+        const action = rand(14);
+        if (action < 5) {
+          const batch = Array.from({ length: 1 + rand(5) }, () => ({
+            message: { role: roles[rand(4)]!, content: `m${n++}` },
+            tokens: 1 + rand(20),
+            task_id: null,
+          }));
+          await cached.appendMessages(session, 't', batch);
+          await plain.appendMessages(session, 't', batch);
+        } else if (action < 6) {
+          const state = await plain.getSession(session);
+          if (state === undefined) continue;
+          const summary = {
+            expectedThrough: state.summary_through,
+            through: state.summary_through + rand(state.message_count - state.summary_through + 1),
+            content: `summary ${op}`,
+            tokens: 1 + rand(30),
+            task_id: null,
+          };
+          assert.equal(await cached.saveSummary(session, summary), await plain.saveSummary(session, summary));
+        } else if (action < 7) {
+          const tokens = rand(100);
+          // Eighths add up exactly, in any grouping (batches add usage up before storing it).
+          cached.addSessionUsage(session, tokens, tokens / 8);
+          plain.addSessionUsage(session, tokens, tokens / 8);
+        } else if (action < 8) {
+          await cached.flush();
+        } else if (action < 10) {
+          assert.deepEqual(
+            untimed(await cached.getSession(session)),
+            untimed(await plain.getSession(session)),
+            `op ${op}: getSession(${session})`,
+          );
+        } else {
+          const maxMessages = 1 + rand(30);
+          const maxTokens = 10 + rand(300);
+          assert.deepEqual(
+            await cached.sessionWindow(session, maxMessages, maxTokens),
+            await plain.sessionWindow(session, maxMessages, maxTokens),
+            `op ${op}: window(${session}, ${maxMessages}, ${maxTokens})`,
+          );
+        }
       }
+      await cached.close();
+      await plain.close();
+    });
+  }
+
+  it("answers a session's turns from memory without committing them early", async () => {
+    const dir = tempDir();
+    const path = join(dir.path, 'turns.sqlite');
+    const store = new SqliteStore({ path, flushIntervalMs: 60_000 });
+    const other = new SqliteStore({ path, tailCache: false });
+    const exchange = (turn: number) => [
+      { message: { role: 'user' as const, content: `u${turn}` }, tokens: 2, task_id: null },
+      { message: { role: 'assistant' as const, content: `a${turn}` }, tokens: 2, task_id: null },
+    ];
+    for (let turn = 1; turn <= 3; turn++) {
+      const session = await store.getSession('s');
+      assert.equal(session?.message_count ?? 0, 2 * (turn - 1), `turn ${turn}: the queued turns count`);
+      assert.equal((await store.sessionWindow('s', 50, 1_000)).length, 2 * (turn - 1));
+      await store.appendMessages('s', 't', exchange(turn));
+      store.addSessionUsage('s', 10, 0.5);
     }
-    await cached.close();
-    await plain.close();
+    assert.equal(await other.getSession('s'), undefined, 'nothing committed before the batch is due');
+    await store.flush();
+    assert.equal((await other.getSession('s'))?.message_count, 6);
+    assert.deepEqual(await other.getSession('s'), await store.getSession('s'));
+    await store.close();
+    await other.close();
+    dir.remove();
+  });
+
+  it('stamps a session with the time its messages were appended, cached or stored', async () => {
+    const dir = tempDir();
+    const path = join(dir.path, 'stamps.sqlite');
+    const store = new SqliteStore({ path, flushIntervalMs: 60_000 });
+    const message = { message: { role: 'user' as const, content: 'x' }, tokens: 1, task_id: null };
+    await store.appendMessages('s', 't', [message]);
+    const first = await store.getSession('s');
+    await store.appendMessages('s', 't', [message]);
+    const cached = await store.getSession('s');
+    await store.close();
+    const reopened = new SqliteStore({ path });
+    assert.deepEqual(await reopened.getSession('s'), cached, 'what was cached is what was stored');
+    assert.ok(first !== undefined && cached !== undefined && cached.updated_at >= first.updated_at);
+    await reopened.close();
+    dir.remove();
   });
 });
