@@ -234,7 +234,6 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
   // AbortTarget: the task was cancelled or timed out.
   abortWith(reason: Error): void {
     if (this.#settled) return;
-    this.#abortReason = reason;
     this.#failAndAbort(reason);
   }
 
@@ -409,6 +408,8 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
   /** Fails the call and stops the upstream request (a deadline, a cancellation, a broken stream). */
   #failAndAbort(error: Error | AgentdError): void {
     const controller = this.#controller;
+    // A request undici has not started yet is aborted when it starts (`onRequestStart`).
+    this.#abortReason ??= error;
     this.#fail(error);
     controller?.abort(error);
   }
