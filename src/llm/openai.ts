@@ -164,9 +164,9 @@ const NO_MESSAGES: readonly ChatMessage[] = [];
  * settles as soon as it is complete (finish reason and usage, or `[DONE]`); the tail then drains
  * so the connection is reused. An end of stream before a finish reason is a truncation, never a
  * success. Settling drops everything the call refers to for its request (sink, parser, messages,
- * cancellation, undici's controller): a finished call stayed reachable to scavenges (through
- * undici objects already promoted), and through it the whole request — client response included —
- * was promoted, 7 KB per request, filling old space (discuss/0301).
+ * cancellation, undici's controller): a finished call stayed reachable to scavenges (most likely
+ * through undici objects already promoted), and through it the whole request — client response
+ * included — was promoted, 7 KB per request, filling old space (discuss/0301).
  */
 class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
   readonly #provider: string;
