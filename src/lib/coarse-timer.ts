@@ -2,7 +2,7 @@
  * One low-resolution timer for many timeouts (TTFT, tool deadlines, task deadlines).
  * A `setTimeout` per stream chunk or per call costs an allocation and a heap operation each
  * time it is re-armed; here a deadline is an entry in a bucket keyed by its tick, and a single
- * interval (running only while something is scheduled) fires due buckets.
+ * interval (running only while something is scheduled, and one tick after) fires due buckets.
  */
 
 export interface TimerEntry {
@@ -61,7 +61,9 @@ export class CoarseTimer {
       }
       if (bucket.length === 0) this.#buckets.delete(own.tick);
     }
-    if (--this.#pending === 0) this.#stop();
+    // The interval stops at its next tick if nothing was scheduled meanwhile: stopping here would
+    // clear and re-create it for every call at low concurrency (twice per provider call).
+    this.#pending--;
   }
 
   /** Number of live (scheduled, not cancelled, not fired) entries. */

@@ -155,21 +155,28 @@ export class OpenAICompatibleProvider implements Provider {
 
 type Phase = 'headers' | 'first_token' | 'idle';
 
+/** What a settled call holds instead of its request's messages. */
+const NO_MESSAGES: readonly ChatMessage[] = [];
+
 /**
  * One attempt: the undici dispatch handler, its deadlines (headers, first token, idleness, all
  * on the process-wide coarse timer) and its cancellation. Settles exactly once. A streamed reply
  * settles as soon as it is complete (finish reason and usage, or `[DONE]`); the tail then drains
  * so the connection is reused. An end of stream before a finish reason is a truncation, never a
- * success.
+ * success. Settling drops everything the call refers to for its request (sink, parser, messages,
+ * cancellation, undici's controller): a finished call stayed reachable to scavenges (most likely
+ * through undici objects already promoted), and through it the whole request — client response
+ * included — was promoted, 7 KB per request, filling old space (discuss/0301).
  */
 class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
   readonly #provider: string;
   readonly #model: string;
-  readonly #messages: readonly ChatMessage[];
   readonly #timeouts: CallTimeouts;
-  readonly #cancellation: Cancellation | undefined;
-  readonly #assembler: ChatStreamAssembler | undefined;
-  readonly #sink: StreamSink | undefined;
+  readonly #stream: boolean;
+  #messages: readonly ChatMessage[];
+  #cancellation: Cancellation | undefined;
+  #assembler: ChatStreamAssembler | undefined;
+  #sink: StreamSink | undefined;
   readonly #startedAt = performance.now();
   #controller: Dispatcher.DispatchController | undefined;
   #abortReason: Error | undefined;
@@ -200,6 +207,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     this.#model = model;
     this.#messages = messages;
     this.#timeouts = options.timeouts;
+    this.#stream = stream;
     this.#cancellation = options.cancellation;
     this.#sink = options.sink;
     this.#assembler = stream
@@ -226,14 +234,12 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
   // AbortTarget: the task was cancelled or timed out.
   abortWith(reason: Error): void {
     if (this.#settled) return;
-    this.#abortReason = reason;
-    this.#fail(reason);
-    this.#controller?.abort(reason);
+    this.#failAndAbort(reason);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller;
     if (this.#abortReason !== undefined) controller.abort(this.#abortReason);
+    else if (!this.#settled) this.#controller = controller;
   }
 
   onResponseStart(
@@ -242,13 +248,14 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     headers: Record<string, string | string[] | undefined>,
   ): void {
     coarseTimer.cancel(this.#headersTimer);
+    if (this.#settled) return;
     this.#status = statusCode;
     if (statusCode >= 300) {
       this.#retryAfterMs = parseRetryAfter(headers);
       this.#chunks = [];
       return;
     }
-    if (this.#assembler === undefined) {
+    if (!this.#stream) {
       this.#chunks = [];
       this.#watchIdle();
     } else {
@@ -283,10 +290,8 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     }
     const assembler = this.#assembler!;
     assembler.feed(this.#decoder!.write(chunk));
-    if (assembler.failure !== undefined) {
-      this.#fail(assembler.failure);
-      this.#controller?.abort(assembler.failure);
-    } else if (assembler.complete) {
+    if (assembler.failure !== undefined) this.#failAndAbort(assembler.failure);
+    else if (assembler.complete) {
       this.#succeed(assembler.result(this.#messages));
     }
   }
@@ -302,7 +307,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
       );
       return;
     }
-    if (this.#assembler === undefined) {
+    if (!this.#stream) {
       let body: unknown;
       try {
         const bytes = Buffer.concat(this.#chunks ?? []);
@@ -321,7 +326,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
       }
       return;
     }
-    const assembler = this.#assembler;
+    const assembler = this.#assembler!;
     if (assembler.failure !== undefined) this.#fail(assembler.failure);
     else if (assembler.finished || assembler.done) this.#succeed(assembler.result(this.#messages));
     else {
@@ -361,8 +366,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     const error = new ProviderTimeoutError(`${this.#provider}/${this.#model}: ${what}`, {
       details: { provider: this.#provider, model: this.#model, phase },
     });
-    this.#fail(error);
-    this.#controller?.abort(error);
+    this.#failAndAbort(error);
   }
 
   /** The idle watchdog wakes once per idle period; chunks only stamp the time. */
@@ -389,14 +393,25 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
 
   #succeed(result: ChatResult): void {
     if (this.#settled) return;
+    const resolve = this.#resolve!;
     this.#cleanup();
-    this.#resolve!(result);
+    resolve(result);
   }
 
   #fail(error: Error | AgentdError): void {
     if (this.#settled) return;
+    const reject = this.#reject!;
     this.#cleanup();
-    this.#reject!(error);
+    reject(error);
+  }
+
+  /** Fails the call and stops the upstream request (a deadline, a cancellation, a broken stream). */
+  #failAndAbort(error: Error | AgentdError): void {
+    const controller = this.#controller;
+    // A request undici has not started yet is aborted when it starts (`onRequestStart`).
+    this.#abortReason ??= error;
+    this.#fail(error);
+    controller?.abort(error);
   }
 
   #cleanup(): void {
@@ -405,6 +420,15 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     coarseTimer.cancel(this.#firstTokenTimer);
     coarseTimer.cancel(this.#idleTimer);
     this.#cancellation?.remove(this);
+    this.#cancellation = undefined;
+    this.#sink = undefined;
+    this.#assembler = undefined;
+    this.#decoder = undefined;
+    this.#messages = NO_MESSAGES;
+    this.#chunks = undefined;
+    this.#controller = undefined;
+    this.#resolve = undefined;
+    this.#reject = undefined;
   }
 }
 
