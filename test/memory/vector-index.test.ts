@@ -27,4 +27,36 @@ describe('vector index', () => {
       }
     });
   }
+
+  // The graph walk runs on quantized vectors; the candidates it brings are re-scored against the
+  // stored f32 vectors, so HNSW answers with exact similarities in exact order.
+  for (const quantization of ['i8', 'f16'] as const) {
+    it(`re-scores HNSW candidates exactly (${quantization})`, () => {
+      const d = 64;
+      const n = 500;
+      let seed = 3;
+      const data = new Float32Array(n * d).map(() => {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        return seed / 2 ** 32 - 0.5;
+      });
+      const hnsw = new VectorIndex({ dimensions: d, hnswThreshold: 0, exactThreshold: 0, quantization });
+      const exact = new VectorIndex({ dimensions: d, hnswThreshold: Number.POSITIVE_INFINITY });
+      for (let i = 0; i < n; i++) {
+        hnsw.upsert(i + 1, data.subarray(i * d, (i + 1) * d));
+        exact.upsert(i + 1, data.subarray(i * d, (i + 1) * d));
+      }
+      assert.equal(hnsw.strategy(n), 'hnsw');
+      for (const row of [2, 77, 310]) {
+        const query = data.slice(row * d, (row + 1) * d).map((v, i) => v + (i % 3) * 0.05);
+        const approximate = hnsw.search(query, 5, undefined);
+        const truth = exact.search(query, 5, undefined);
+        assert.deepEqual(
+          approximate.map((m) => m.key),
+          truth.map((m) => m.key),
+        );
+        for (let i = 0; i < truth.length; i++)
+          assert.ok(Math.abs(approximate[i]!.score - truth[i]!.score) < 1e-6);
+      }
+    });
+  }
 });
