@@ -56,7 +56,8 @@ export const MemorySchema = Type.Object(
           description: 'build the HNSW index once this many memories are stored',
         }),
         quantization: Type.Union([Type.Literal('f32'), Type.Literal('f16'), Type.Literal('i8')], {
-          default: 'f16',
+          default: 'i8',
+          description: 'scalars of the HNSW graph walk; results are re-scored on the f32 vectors',
         }),
         connectivity: Type.Integer({ minimum: 2, maximum: 128, default: 16 }),
         expansion_add: Type.Integer({ minimum: 1, default: 128 }),

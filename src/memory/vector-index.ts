@@ -14,7 +14,10 @@ export interface VectorIndexOptions {
   exactThreshold?: number;
   /** Build the HNSW index once this many vectors are stored (default 50,000; 0 = always). */
   hnswThreshold?: number;
-  /** Quantization of the HNSW index: `f32`, `f16` or `i8` (default `f16`). */
+  /**
+   * Quantization of the HNSW graph walk: `f32`, `f16` or `i8` (default `i8`). Results are
+   * re-scored against the stored f32 vectors whatever the choice.
+   */
   quantization?: 'f32' | 'f16' | 'i8';
   connectivity?: number;
   expansionAdd?: number;
@@ -145,7 +148,7 @@ export class VectorIndex {
     this.#options = {
       exactThreshold: options.exactThreshold ?? 20_000,
       hnswThreshold: options.hnswThreshold ?? 50_000,
-      quantization: options.quantization ?? 'f16',
+      quantization: options.quantization ?? 'i8',
       connectivity: options.connectivity ?? 16,
       expansionAdd: options.expansionAdd ?? 128,
       expansionSearch: options.expansionSearch ?? 64,
@@ -425,7 +428,7 @@ export class VectorIndex {
    * Saves the HNSW index (if any) beside `stamp`, so the next start loads it and replays only the
    * changes after `stamp.seq` instead of rebuilding.
    */
-  save(path: string, stamp: IndexStamp): void {
+  save(path: string, stamp: Omit<IndexStamp, 'quantization'>): void {
     if (this.#hnsw === undefined) {
       rmSync(path, { force: true });
       rmSync(`${path}.json`, { force: true });
@@ -433,7 +436,8 @@ export class VectorIndex {
     }
     this.#hnsw.save(`${path}.tmp`);
     renameSync(`${path}.tmp`, path);
-    writeFileSync(`${path}.json.tmp`, JSON.stringify(stamp));
+    const full: IndexStamp = { ...stamp, quantization: this.#options.quantization };
+    writeFileSync(`${path}.json.tmp`, JSON.stringify(full));
     renameSync(`${path}.json.tmp`, `${path}.json`);
   }
 

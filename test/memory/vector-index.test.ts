@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { VectorIndex } from '../../src/memory/index.js';
 
@@ -59,4 +62,23 @@ describe('vector index', () => {
       }
     });
   }
+
+  // The default quantization changed from f16 to i8: an index saved with another quantization is
+  // not loaded (the caller rebuilds it from the stored vectors); the same settings load it.
+  it('loads a saved HNSW index only with the quantization it was built with', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentd-vector-index-'));
+    try {
+      const path = join(dir, 'index.usearch');
+      const d = 16;
+      const saved = new VectorIndex({ dimensions: d, hnswThreshold: 0, quantization: 'f16' });
+      for (let i = 1; i <= 20; i++)
+        saved.upsert(i, new Float32Array(d).fill(0.1).fill(1, i % d, (i % d) + 1));
+      saved.save(path, { seq: 7, embedder: 'hashing', dimensions: d });
+      assert.equal(new VectorIndex({ dimensions: d, hnswThreshold: 0 }).load(path, 'hashing'), undefined);
+      const same = new VectorIndex({ dimensions: d, hnswThreshold: 0, quantization: 'f16' });
+      assert.equal(same.load(path, 'hashing'), 7);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
