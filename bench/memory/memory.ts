@@ -28,7 +28,7 @@ const GLOBAL = Number(flag('global') ?? process.env.MEMORY_BENCH_GLOBAL ?? 100_0
 const BUDGET_S = Number(flag('budget') ?? 1200);
 const CHUNK = 50_000;
 /** HNSW search breadth and quantization (`memory.index.expansion_search`, `.quantization`). */
-const EF = Number(process.env.MEMORY_BENCH_EF ?? 64);
+const EF = Number(process.env.MEMORY_BENCH_EF ?? 128);
 const QUANTIZATION = (process.env.MEMORY_BENCH_QUANTIZATION ?? 'i8') as 'f32' | 'f16' | 'i8';
 const dir = mkdtempSync(join(tmpdir(), 'agentd-bench-memory-'));
 let seed = 7;

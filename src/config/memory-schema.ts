@@ -61,7 +61,7 @@ export const MemorySchema = Type.Object(
         }),
         connectivity: Type.Integer({ minimum: 2, maximum: 128, default: 16 }),
         expansion_add: Type.Integer({ minimum: 1, default: 128 }),
-        expansion_search: Type.Integer({ minimum: 1, default: 64 }),
+        expansion_search: Type.Integer({ minimum: 1, default: 128 }),
       },
       { additionalProperties: false, default: {} },
     ),

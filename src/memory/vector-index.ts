@@ -151,7 +151,7 @@ export class VectorIndex {
       quantization: options.quantization ?? 'i8',
       connectivity: options.connectivity ?? 16,
       expansionAdd: options.expansionAdd ?? 128,
-      expansionSearch: options.expansionSearch ?? 64,
+      expansionSearch: options.expansionSearch ?? 128,
     };
   }
 
