@@ -406,7 +406,6 @@ export class LongTermMemory {
         seq,
         embedder: this.#embedder.name,
         dimensions: this.#embedder.dimensions,
-        quantization: this.#indexOptions.quantization ?? 'f16',
       });
     }
     await this.storage.close();

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { VectorIndex } from '../../src/memory/index.js';
 
@@ -27,4 +30,55 @@ describe('vector index', () => {
       }
     });
   }
+
+  // The graph walk runs on quantized vectors; the candidates it brings are re-scored against the
+  // stored f32 vectors, so HNSW answers with exact similarities in exact order.
+  for (const quantization of ['i8', 'f16'] as const) {
+    it(`re-scores HNSW candidates exactly (${quantization})`, () => {
+      const d = 64;
+      const n = 500;
+      let seed = 3;
+      const data = new Float32Array(n * d).map(() => {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        return seed / 2 ** 32 - 0.5;
+      });
+      const hnsw = new VectorIndex({ dimensions: d, hnswThreshold: 0, exactThreshold: 0, quantization });
+      const exact = new VectorIndex({ dimensions: d, hnswThreshold: Number.POSITIVE_INFINITY });
+      for (let i = 0; i < n; i++) {
+        hnsw.upsert(i + 1, data.subarray(i * d, (i + 1) * d));
+        exact.upsert(i + 1, data.subarray(i * d, (i + 1) * d));
+      }
+      assert.equal(hnsw.strategy(n), 'hnsw');
+      for (const row of [2, 77, 310]) {
+        const query = data.slice(row * d, (row + 1) * d).map((v, i) => v + (i % 3) * 0.05);
+        const approximate = hnsw.search(query, 5, undefined);
+        const truth = exact.search(query, 5, undefined);
+        assert.deepEqual(
+          approximate.map((m) => m.key),
+          truth.map((m) => m.key),
+        );
+        for (let i = 0; i < truth.length; i++)
+          assert.ok(Math.abs(approximate[i]!.score - truth[i]!.score) < 1e-6);
+      }
+    });
+  }
+
+  // The default quantization changed from f16 to i8: an index saved with another quantization is
+  // not loaded (the caller rebuilds it from the stored vectors); the same settings load it.
+  it('loads a saved HNSW index only with the quantization it was built with', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentd-vector-index-'));
+    try {
+      const path = join(dir, 'index.usearch');
+      const d = 16;
+      const saved = new VectorIndex({ dimensions: d, hnswThreshold: 0, quantization: 'f16' });
+      for (let i = 1; i <= 20; i++)
+        saved.upsert(i, new Float32Array(d).fill(0.1).fill(1, i % d, (i % d) + 1));
+      saved.save(path, { seq: 7, embedder: 'hashing', dimensions: d });
+      assert.equal(new VectorIndex({ dimensions: d, hnswThreshold: 0 }).load(path, 'hashing'), undefined);
+      const same = new VectorIndex({ dimensions: d, hnswThreshold: 0, quantization: 'f16' });
+      assert.equal(same.load(path, 'hashing'), 7);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
