@@ -11,6 +11,7 @@
 import { loadavg } from 'node:os';
 import usearch, { type Matches, MetricKind, ScalarKind } from 'usearch';
 import { percentile, round } from '../lib/stats.js';
+import { clustered } from './vectors.js';
 
 const DIM = 384;
 const K = 10;
@@ -33,32 +34,7 @@ const SCALAR = {
   i8: ScalarKind.I8,
 } as const;
 
-let seed = 7;
-const rand = () => {
-  seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-  return seed / 2 ** 32;
-};
-const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
-
-/** The generator of bench/memory/memory.ts (1,000 clusters there). */
-function clustered(count: number, clusters: number): Float32Array {
-  const centres = new Float32Array(clusters * DIM).map(() => gauss());
-  const out = new Float32Array(count * DIM);
-  for (let i = 0; i < count; i++) {
-    const c = Math.floor(rand() * clusters);
-    let norm = 0;
-    for (let d = 0; d < DIM; d++) {
-      const v = centres[c * DIM + d]! + 0.6 * gauss();
-      out[i * DIM + d] = v;
-      norm += v * v;
-    }
-    const scale = 1 / Math.sqrt(norm);
-    for (let d = 0; d < DIM; d++) out[i * DIM + d]! *= scale;
-  }
-  return out;
-}
-
-const all = clustered(N + QUERIES, 1000);
+const all = clustered(N + QUERIES, 1000, DIM);
 const data = all.subarray(0, N * DIM);
 const queries = Array.from({ length: QUERIES }, (_, q) => all.slice((N + q) * DIM, (N + q + 1) * DIM));
 const truth = queries.map((query) => {

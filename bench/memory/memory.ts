@@ -17,6 +17,7 @@ import { SqliteStore } from '../../src/store/index.js';
 import { describeMachine } from '../lib/machine.js';
 import { table, updateDocs, writeResult } from '../lib/report.js';
 import { percentile, round } from '../lib/stats.js';
+import { clustered } from './vectors.js';
 
 const DIM = 384;
 function flag(name: string): string | undefined {
@@ -31,31 +32,6 @@ const CHUNK = 50_000;
 const EF = Number(process.env.MEMORY_BENCH_EF ?? 128);
 const QUANTIZATION = (process.env.MEMORY_BENCH_QUANTIZATION ?? 'i8') as 'f32' | 'f16' | 'i8';
 const dir = mkdtempSync(join(tmpdir(), 'agentd-bench-memory-'));
-let seed = 7;
-const rand = () => {
-  seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-  return seed / 2 ** 32;
-};
-const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
-
-/** Unit vectors around `clusters` random centres: the shape real embeddings have. */
-function clustered(count: number, clusters: number): Float32Array {
-  const centres = new Float32Array(clusters * DIM).map(() => gauss());
-  const out = new Float32Array(count * DIM);
-  for (let i = 0; i < count; i++) {
-    const c = Math.floor(rand() * clusters);
-    let norm = 0;
-    for (let d = 0; d < DIM; d++) {
-      const v = centres[c * DIM + d]! + 0.6 * gauss();
-      out[i * DIM + d] = v;
-      norm += v * v;
-    }
-    const scale = 1 / Math.sqrt(norm);
-    for (let d = 0; d < DIM; d++) out[i * DIM + d]! *= scale;
-  }
-  return out;
-}
-
 const us = (ms: number) => round(ms * 1000);
 const rows: (string | number)[][] = [];
 const results: Record<string, unknown> = {};
@@ -102,7 +78,7 @@ function report(name: string, value: number, unit: string, target: string): void
     maxBatch: 10_000,
   });
   const total = 20_000;
-  const vectors = clustered(total + 200, 50);
+  const vectors = clustered(total + 200, 50, DIM);
   const words = ['tea', 'coffee', 'hiking', 'paris', 'meeting', 'budget', 'python', 'garden', 'piano', 'cat'];
   const items = Array.from({ length: total }, (_, i) => ({
     text: `note ${i}: ${words[i % 10]} and ${words[(i * 7) % 10]} on day ${i % 365}`,
@@ -149,7 +125,7 @@ function report(name: string, value: number, unit: string, target: string): void
 // vectors (`--global 0` skips it).
 if (GLOBAL > 0) {
   // Queries come from the same clusters as the data (the last 200 vectors), as real queries do.
-  const all = clustered(GLOBAL + 200, 1000);
+  const all = clustered(GLOBAL + 200, 1000, DIM);
   const data = all.subarray(0, GLOBAL * DIM);
   const queries = all.slice(GLOBAL * DIM);
   const rssBefore = process.memoryUsage().rss;

@@ -20,6 +20,7 @@ import {
 import { describeMachine } from '../lib/machine.js';
 import { table, updateDocs, writeResult } from '../lib/report.js';
 import { percentile, round } from '../lib/stats.js';
+import { clustered } from './vectors.js';
 
 const DIM = 384;
 const TOTAL = 20_000;
@@ -27,31 +28,6 @@ const QUERIES = 200;
 const URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `agentd_bench_memory_${process.pid}`;
 const dir = mkdtempSync(join(tmpdir(), 'agentd-bench-pgmem-'));
-
-let seed = 7;
-const rand = () => {
-  seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-  return seed / 2 ** 32;
-};
-const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
-
-/** Unit vectors around `clusters` random centres (as in bench:memory). */
-function clustered(count: number, clusters: number): Float32Array {
-  const centres = new Float32Array(clusters * DIM).map(() => gauss());
-  const out = new Float32Array(count * DIM);
-  for (let i = 0; i < count; i++) {
-    const c = Math.floor(rand() * clusters);
-    let norm = 0;
-    for (let d = 0; d < DIM; d++) {
-      const v = centres[c * DIM + d]! + 0.6 * gauss();
-      out[i * DIM + d] = v;
-      norm += v * v;
-    }
-    const scale = 1 / Math.sqrt(norm);
-    for (let d = 0; d < DIM; d++) out[i * DIM + d]! *= scale;
-  }
-  return out;
-}
 
 const open = (storage: MemoryStorage, shared: boolean) =>
   LongTermMemory.open({
@@ -63,7 +39,7 @@ const open = (storage: MemoryStorage, shared: boolean) =>
 const openPostgres = async () =>
   open(await PostgresMemoryStorage.open({ url: URL, schema, poolSize: 4 }), true);
 
-const vectors = clustered(TOTAL + QUERIES, 50);
+const vectors = clustered(TOTAL + QUERIES, 50, DIM);
 const words = ['tea', 'coffee', 'hiking', 'paris', 'meeting', 'budget', 'python', 'garden', 'piano', 'cat'];
 const items = Array.from({ length: TOTAL }, (_, i) => ({
   text: `note ${i}: ${words[i % 10]} and ${words[(i * 7) % 10]} on day ${i % 365}`,
