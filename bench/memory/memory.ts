@@ -151,20 +151,32 @@ if (GLOBAL > 0) {
   const buildSeconds = (performance.now() - t0) / 1000;
   const rssMb = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
   const indexed = data.subarray(0, built * DIM);
+  // A copy per query: usearch reads a typed array from the start of its buffer.
+  const query = (q: number) => queries.slice(q * DIM, (q + 1) * DIM);
+  // Queries back to back, as a memory service answers a stream of searches.
   const times: number[] = [];
-  // A fixed piece of work timed beside each query, so runs under different load compare.
+  for (let q = 0; q < 200; q++) {
+    const t1 = performance.now();
+    index.search(query(q), 10, undefined);
+    times.push(performance.now() - t1);
+  }
+  // A fixed piece of work, so runs under different load compare.
   const reference = data.slice(0, Math.min(built, 10_000) * DIM);
   const referenceTimes: number[] = [];
+  for (let q = 0; q < 200; q++) {
+    const t2 = performance.now();
+    usearch.exactSearch(reference, query(q), DIM, 10, MetricKind.IP, 1);
+    referenceTimes.push(performance.now() - t2);
+  }
+  // Recall against exact search; each query then runs right after a scan of every vector, which
+  // leaves the CPU caches cold: the worst case, reported beside the back-to-back figure.
+  const coldTimes: number[] = [];
   let found = 0;
   for (let q = 0; q < 200; q++) {
-    const query = queries.slice(q * DIM, (q + 1) * DIM);
-    const t1 = performance.now();
-    const approximate = index.search(query, 10, undefined);
-    times.push(performance.now() - t1);
-    const t2 = performance.now();
-    usearch.exactSearch(reference, query, DIM, 10, MetricKind.IP, 1);
-    referenceTimes.push(performance.now() - t2);
-    const exact = usearch.exactSearch(indexed, query, DIM, 10, MetricKind.Cos, 0) as Matches;
+    const exact = usearch.exactSearch(indexed, query(q), DIM, 10, MetricKind.Cos, 0) as Matches;
+    const t3 = performance.now();
+    const approximate = index.search(query(q), 10, undefined);
+    coldTimes.push(performance.now() - t3);
     const truth = new Set(Array.from(exact.keys, (k) => Number(k) + 1));
     for (const m of approximate) if (truth.has(m.key)) found++;
   }
@@ -172,13 +184,19 @@ if (GLOBAL > 0) {
   if (built < GLOBAL)
     console.log(`global: the build budget (${BUDGET_S} s) stopped it at ${label} of ${GLOBAL}`);
   report(
-    `global ANN (HNSW ${QUANTIZATION}, ef ${EF}, exact re-rank), ${label} memories, p50`,
+    `global ANN (HNSW ${QUANTIZATION}, ef ${EF}, exact re-rank), ${label} memories, p50 (queries back to back)`,
     round(percentile(times, 50)),
     'ms',
     '≤ 2 ms',
   );
   report(
-    'reference: exact search over 10,000 × 384-d in the same loop, p50',
+    `global ANN, ${label} memories, p50 with cold CPU caches (each query right after a full exact scan)`,
+    round(percentile(coldTimes, 50)),
+    'ms',
+    'reported',
+  );
+  report(
+    'reference: exact search over 10,000 × 384-d in the same run, p50',
     round(percentile(referenceTimes, 50)),
     'ms',
     'load gauge',
