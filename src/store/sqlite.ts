@@ -7,6 +7,8 @@ import { type QueuedMessages, queueMessages } from './queued-messages.js';
 import { type CapRow, dropToCaps, overCaps } from './session-caps.js';
 import { SessionRowCache } from './session-rows.js';
 import { SessionTailCache } from './session-tail.js';
+import { fromRow, insertValues, type KeyRow, keyFromRow, type TaskRow, updateValues } from './sqlite-rows.js';
+import { MIGRATIONS } from './sqlite-schema.js';
 import { MUTABLE_COLUMNS, TASK_COLUMNS } from './task-columns.js';
 import type {
   ApiKeyRecord,
@@ -24,124 +26,11 @@ import type {
 import { TERMINAL_STATUSES } from './types.js';
 import { decodeCursor, encodeCursor, summaryMessage, trimWindow, type WindowRow } from './window.js';
 
-/** Schema migrations, applied in order to bring a file from `user_version` up to date. */
-const MIGRATIONS: string[] = [
-  `
-CREATE TABLE IF NOT EXISTS tasks (
-  id TEXT PRIMARY KEY,
-  agent TEXT NOT NULL,
-  tenant_id TEXT NOT NULL,
-  user_id TEXT,
-  session_id TEXT,
-  status TEXT NOT NULL,
-  input TEXT NOT NULL,
-  result TEXT,
-  partial INTEGER NOT NULL DEFAULT 0,
-  error TEXT,
-  model TEXT,
-  input_tokens INTEGER NOT NULL DEFAULT 0,
-  output_tokens INTEGER NOT NULL DEFAULT 0,
-  cost_usd REAL NOT NULL DEFAULT 0,
-  iterations INTEGER NOT NULL DEFAULT 0,
-  tool_calls INTEGER NOT NULL DEFAULT 0,
-  idempotency_key TEXT,
-  metadata TEXT,
-  options TEXT NOT NULL,
-  attempt INTEGER NOT NULL DEFAULT 1,
-  event_seq INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL,
-  started_at INTEGER,
-  finished_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS tasks_tenant_created ON tasks (tenant_id, created_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS tasks_session_created ON tasks (session_id, created_at DESC, id DESC) WHERE session_id IS NOT NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS tasks_idempotency ON tasks (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS tasks_unfinished ON tasks (status) WHERE status IN ('queued', 'running');
-
-CREATE TABLE IF NOT EXISTS sessions (
-  id TEXT PRIMARY KEY,
-  tenant_id TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  message_count INTEGER NOT NULL DEFAULT 0
-);
-
-CREATE TABLE IF NOT EXISTS messages (
-  session_id TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  message TEXT NOT NULL,
-  role TEXT NOT NULL,
-  tokens INTEGER NOT NULL,
-  task_id TEXT,
-  created_at INTEGER NOT NULL,
-  PRIMARY KEY (session_id, seq)
-) WITHOUT ROWID;
-`,
-  `
-ALTER TABLE sessions ADD COLUMN tokens_used INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE sessions ADD COLUMN usd_used REAL NOT NULL DEFAULT 0;
-CREATE TABLE api_keys (
-  id TEXT PRIMARY KEY,
-  prefix TEXT NOT NULL,
-  hash TEXT NOT NULL UNIQUE,
-  tenant_id TEXT NOT NULL,
-  user_id TEXT,
-  name TEXT,
-  agents TEXT,
-  limits TEXT,
-  created_at INTEGER NOT NULL,
-  revoked_at INTEGER
-);
-`,
-  `
-ALTER TABLE sessions ADD COLUMN first_seq INTEGER NOT NULL DEFAULT 1;
-ALTER TABLE sessions ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE sessions ADD COLUMN window_tokens INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE sessions ADD COLUMN summary_through INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE sessions ADD COLUMN summary TEXT;
-ALTER TABLE sessions ADD COLUMN summary_tokens INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE messages ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE messages ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
-UPDATE messages SET bytes = length(CAST(message AS BLOB));
-UPDATE sessions SET
-  bytes = (SELECT coalesce(sum(bytes), 0) FROM messages WHERE session_id = sessions.id),
-  window_tokens = (SELECT coalesce(sum(tokens), 0) FROM messages WHERE session_id = sessions.id);
-CREATE INDEX sessions_idle ON sessions (updated_at);
-`,
-];
-
 /** Messages per multi-row INSERT: one statement call instead of 64 (fewer native transitions). */
 const ROWS_PER_INSERT = 64;
 /** Values bound per message; the session id, time and kind are bound once per statement by name. */
 const MESSAGE_COLUMNS = 6;
 const MESSAGE_ROW = '(@session, ?, ?, ?, ?, ?, @now, ?, @kind)';
-
-interface TaskRow {
-  id: string;
-  agent: string;
-  tenant_id: string;
-  user_id: string | null;
-  session_id: string | null;
-  status: TaskRecord['status'];
-  input: string;
-  result: string | null;
-  partial: number;
-  error: string | null;
-  model: string | null;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: number;
-  iterations: number;
-  tool_calls: number;
-  idempotency_key: string | null;
-  metadata: string | null;
-  options: string;
-  attempt: number;
-  event_seq: number;
-  created_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-}
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -794,7 +683,6 @@ ORDER BY seq DESC LIMIT ?`,
 
 const MESSAGE_INSERT_COLUMNS = 'session_id, seq, message, role, tokens, task_id, created_at, bytes, kind';
 
-/** One transaction's outcome, shared by every insert that waits for it. */
 /** How a queued task reaches its row at the next commit. */
 enum RowWrite {
   /** The row exists: update its mutable columns. */
@@ -807,6 +695,7 @@ enum RowWrite {
   InsertHeld = 3,
 }
 
+/** One transaction's outcome, shared by every insert that waits for it. */
 class BatchCommit {
   readonly promise: Promise<void>;
   resolve!: () => void;
@@ -826,98 +715,4 @@ function flushStore(store: SqliteStore): void {
   } catch {
     // The waiters were rejected with the error; nothing else to do here.
   }
-}
-
-type SqlValue = string | number | null;
-
-/** TASK_COLUMNS order: the fixed columns, then the mutable ones (one array, no copies). */
-function insertValues(task: TaskRecord): SqlValue[] {
-  return [
-    task.id,
-    task.agent,
-    task.tenant_id,
-    task.user_id,
-    task.session_id,
-    task.idempotency_key,
-    task.input,
-    task.metadata === null ? null : JSON.stringify(task.metadata),
-    JSON.stringify(task.options),
-    task.created_at,
-    task.status,
-    task.result,
-    task.partial ? 1 : 0,
-    task.error === null ? null : JSON.stringify(task.error),
-    task.model,
-    task.usage.input_tokens,
-    task.usage.output_tokens,
-    task.cost_usd,
-    task.iterations,
-    task.tool_calls,
-    task.attempt,
-    task.event_seq,
-    task.started_at,
-    task.finished_at,
-  ];
-}
-
-/** The mutable columns in MUTABLE_COLUMNS order, then the id for the WHERE clause. */
-function updateValues(task: TaskRecord): SqlValue[] {
-  return [
-    task.status,
-    task.result,
-    task.partial ? 1 : 0,
-    task.error === null ? null : JSON.stringify(task.error),
-    task.model,
-    task.usage.input_tokens,
-    task.usage.output_tokens,
-    task.cost_usd,
-    task.iterations,
-    task.tool_calls,
-    task.attempt,
-    task.event_seq,
-    task.started_at,
-    task.finished_at,
-    task.id,
-  ];
-}
-
-interface KeyRow extends Omit<ApiKeyRecord, 'agents' | 'limits'> {
-  agents: string | null;
-  limits: string | null;
-}
-
-function keyFromRow(row: KeyRow): ApiKeyRecord {
-  return {
-    ...row,
-    agents: row.agents === null ? null : (JSON.parse(row.agents) as string[]),
-    limits: row.limits === null ? null : (JSON.parse(row.limits) as Record<string, number>),
-  };
-}
-
-function fromRow(row: TaskRow): TaskRecord {
-  return {
-    id: row.id,
-    agent: row.agent,
-    tenant_id: row.tenant_id,
-    user_id: row.user_id,
-    session_id: row.session_id,
-    status: row.status,
-    input: row.input,
-    result: row.result,
-    partial: row.partial === 1,
-    error: row.error === null ? null : JSON.parse(row.error),
-    model: row.model,
-    usage: { input_tokens: row.input_tokens, output_tokens: row.output_tokens },
-    cost_usd: row.cost_usd,
-    iterations: row.iterations,
-    tool_calls: row.tool_calls,
-    idempotency_key: row.idempotency_key,
-    metadata: row.metadata === null ? null : JSON.parse(row.metadata),
-    options: JSON.parse(row.options),
-    attempt: row.attempt,
-    event_seq: row.event_seq,
-    created_at: row.created_at,
-    started_at: row.started_at,
-    finished_at: row.finished_at,
-  };
 }
