@@ -32,7 +32,7 @@ export type SqlValue = string | number | null;
 
 /** TASK_COLUMNS order: the fixed columns, then the mutable ones (one array, no copies). */
 export function insertValues(task: TaskRecord): SqlValue[] {
-  return [
+  return pushMutable(task, [
     task.id,
     task.agent,
     task.tenant_id,
@@ -43,26 +43,19 @@ export function insertValues(task: TaskRecord): SqlValue[] {
     task.metadata === null ? null : JSON.stringify(task.metadata),
     JSON.stringify(task.options),
     task.created_at,
-    task.status,
-    task.result,
-    task.partial ? 1 : 0,
-    task.error === null ? null : JSON.stringify(task.error),
-    task.model,
-    task.usage.input_tokens,
-    task.usage.output_tokens,
-    task.cost_usd,
-    task.iterations,
-    task.tool_calls,
-    task.attempt,
-    task.event_seq,
-    task.started_at,
-    task.finished_at,
-  ];
+  ]);
 }
 
 /** The mutable columns in MUTABLE_COLUMNS order, then the id for the WHERE clause. */
 export function updateValues(task: TaskRecord): SqlValue[] {
-  return [
+  const values = pushMutable(task, []);
+  values.push(task.id);
+  return values;
+}
+
+/** Appends the mutable columns, in MUTABLE_COLUMNS order. */
+function pushMutable(task: TaskRecord, out: SqlValue[]): SqlValue[] {
+  out.push(
     task.status,
     task.result,
     task.partial ? 1 : 0,
@@ -77,8 +70,8 @@ export function updateValues(task: TaskRecord): SqlValue[] {
     task.event_seq,
     task.started_at,
     task.finished_at,
-    task.id,
-  ];
+  );
+  return out;
 }
 
 export interface KeyRow extends Omit<ApiKeyRecord, 'agents' | 'limits'> {
