@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { AgentdApiError, AgentdClient, type TaskEvent } from '../../src/client/index.js';
 import { MockLlmServer } from '../../src/llm/index.js';
-import { startAgentd, type TestAgentd } from '../helpers/agentd.js';
+import { oneMockModel, startAgentd, type TestAgentd } from '../helpers/agentd.js';
 
 describe('agentd/client', () => {
   let mock: MockLlmServer;
@@ -14,9 +14,7 @@ describe('agentd/client', () => {
     mock = await MockLlmServer.start();
     agentd = await startAgentd({
       config: {
-        providers: { mock: { type: 'mock', base_url: mock.url } },
-        models: { 'mock-small': { provider: 'mock' } },
-        tiers: { small: ['mock-small'], medium: ['mock-small'], large: ['mock-small'] },
+        ...oneMockModel(mock.url, 'mock-small'),
         agents: {
           assistant: { tools: ['calculator'] },
           limited: { tools: [] },

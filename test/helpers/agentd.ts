@@ -25,6 +25,18 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/**
+ * Config that points every tier at one model, `key`, served by the test's mock model at `mockUrl`
+ * (the model's name on the wire is the key unless `name` is given).
+ */
+export function oneMockModel(mockUrl: string, key = 'm', name = key === 'm' ? 'mock' : key) {
+  return {
+    providers: { mock: { type: 'mock', base_url: mockUrl } },
+    models: { [key]: { provider: 'mock', name } },
+    tiers: { small: [key], medium: [key], large: [key] },
+  };
+}
+
 /** A temporary directory removed by the returned function. */
 export function tempDir(prefix = 'agentd-test-'): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));

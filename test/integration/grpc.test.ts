@@ -15,7 +15,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { hashKey } from '../../src/admission/index.js';
 import { MockLlmServer } from '../../src/llm/index.js';
 import { GrpcServer } from '../../src/server/index.js';
-import { startAgentd, type TestAgentd } from '../helpers/agentd.js';
+import { oneMockModel, startAgentd, type TestAgentd } from '../helpers/agentd.js';
 
 const PROTO = fileURLToPath(new URL('../../proto/', import.meta.url));
 
@@ -80,9 +80,7 @@ describe('gRPC API', () => {
     mock = await MockLlmServer.start();
     agentd = await startAgentd({
       config: {
-        providers: { mock: { type: 'mock', base_url: mock.url } },
-        models: { 'mock-small': { provider: 'mock' } },
-        tiers: { small: ['mock-small'], medium: ['mock-small'], large: ['mock-small'] },
+        ...oneMockModel(mock.url, 'mock-small'),
         agents: {
           assistant: { tools: ['calculator'] },
           limited: { tools: [] },
@@ -226,9 +224,7 @@ describe('gRPC API', () => {
   it('requires an API key when keys exist', async () => {
     const secured = await startAgentd({
       config: {
-        providers: { mock: { type: 'mock', base_url: mock.url } },
-        models: { 'mock-small': { provider: 'mock' } },
-        tiers: { small: ['mock-small'], medium: ['mock-small'], large: ['mock-small'] },
+        ...oneMockModel(mock.url, 'mock-small'),
         auth: { keys: [{ id: 'k1', hash: hashKey('sk-grpc-test'), tenant: 't1' }] },
         agents: { assistant: { tools: ['calculator'] } },
       },

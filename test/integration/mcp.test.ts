@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { MockLlmServer } from '../../src/llm/index.js';
 import { createTestMcpServer } from '../fixtures/mcp-server.js';
-import { call, startAgentd, type TestAgentd } from '../helpers/agentd.js';
+import { call, oneMockModel, startAgentd, type TestAgentd } from '../helpers/agentd.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/mcp-server.ts', import.meta.url));
 
@@ -46,9 +46,7 @@ describe('MCP tools', () => {
     httpMcp = await startHttpMcp();
     agentd = await startAgentd({
       config: {
-        providers: { mock: { type: 'mock', base_url: mock.url } },
-        models: { 'mock-small': { provider: 'mock' } },
-        tiers: { small: ['mock-small'], medium: ['mock-small'], large: ['mock-small'] },
+        ...oneMockModel(mock.url, 'mock-small'),
         agents: {
           local: {
             tool_timeout_ms: 300,

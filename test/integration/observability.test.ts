@@ -8,7 +8,7 @@ import { MockLlmServer } from '../../src/llm/index.js';
 import { createLogger } from '../../src/observability/index.js';
 import { Runtime } from '../../src/runtime/index.js';
 import { buildServer } from '../../src/server/index.js';
-import { call, startAgentd, type TestAgentd, tempDir } from '../helpers/agentd.js';
+import { call, oneMockModel, startAgentd, type TestAgentd, tempDir } from '../helpers/agentd.js';
 
 interface ReceivedSpan {
   traceId: string;
@@ -66,18 +66,12 @@ describe('observability', () => {
   });
   after(() => mock.close());
 
-  const providerConfig = () => ({
-    providers: { mock: { type: 'mock', base_url: mock.url } },
-    models: { m: { provider: 'mock', name: 'mock' } },
-    tiers: { small: ['m'], medium: ['m'], large: ['m'] },
-  });
-
   describe('metrics', () => {
     let agentd: TestAgentd;
     before(async () => {
       agentd = await startAgentd({
         config: {
-          ...providerConfig(),
+          ...oneMockModel(mock.url),
           limits: { tenants: { default: { requests_per_second: 0.001, burst: 3 } } },
         },
       });
@@ -120,7 +114,7 @@ describe('observability', () => {
     before(async () => {
       collector = await startCollector();
       agentd = await startAgentd({
-        config: providerConfig(),
+        config: oneMockModel(mock.url),
         env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: '50' },
       });
     });

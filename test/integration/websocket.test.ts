@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { hashKey } from '../../src/admission/index.js';
 import { MockLlmServer } from '../../src/llm/index.js';
-import { startAgentd, type TestAgentd } from '../helpers/agentd.js';
+import { oneMockModel, startAgentd, type TestAgentd } from '../helpers/agentd.js';
 
 type Message = Record<string, any>;
 
@@ -61,9 +61,7 @@ describe('WebSocket API', () => {
     mock = await MockLlmServer.start();
     agentd = await startAgentd({
       config: {
-        providers: { mock: { type: 'mock', base_url: mock.url } },
-        models: { 'mock-small': { provider: 'mock' } },
-        tiers: { small: ['mock-small'], medium: ['mock-small'], large: ['mock-small'] },
+        ...oneMockModel(mock.url, 'mock-small'),
         agents: { assistant: { tools: ['calculator'] } },
         server: { websocket: { max_buffered_bytes: 65_536 } },
       },
@@ -197,9 +195,7 @@ describe('WebSocket API', () => {
   it('authenticates the upgrade with the same API keys', async () => {
     const secured = await startAgentd({
       config: {
-        providers: { mock: { type: 'mock', base_url: mock.url } },
-        models: { 'mock-small': { provider: 'mock' } },
-        tiers: { small: ['mock-small'], medium: ['mock-small'], large: ['mock-small'] },
+        ...oneMockModel(mock.url, 'mock-small'),
         auth: { keys: [{ id: 'k1', hash: hashKey('sk-ws-test'), tenant: 't1' }] },
         agents: { assistant: { tools: ['calculator'] } },
       },

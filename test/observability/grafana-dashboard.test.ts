@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { MockLlmServer } from '../../src/llm/index.js';
-import { call, startAgentd, type TestAgentd } from '../helpers/agentd.js';
+import { call, oneMockModel, startAgentd, type TestAgentd } from '../helpers/agentd.js';
 
 const root = new URL('../../', import.meta.url);
 const dashboard = JSON.parse(readFileSync(new URL('docs/grafana/agentd-dashboard.json', root), 'utf8'));
@@ -44,9 +44,7 @@ describe('Grafana dashboard (docs/grafana/agentd-dashboard.json)', () => {
     mock = await MockLlmServer.start();
     agentd = await startAgentd({
       config: {
-        providers: { mock: { type: 'mock', base_url: mock.url } },
-        models: { m: { provider: 'mock', name: 'mock' } },
-        tiers: { small: ['m'], medium: ['m'], large: ['m'] },
+        ...oneMockModel(mock.url),
       },
     });
     await call(agentd.url, 'POST', '/v1/agents/assistant/run', { input: 'What is 6*7?' });

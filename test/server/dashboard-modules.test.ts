@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { MockLlmServer } from '../../src/llm/index.js';
-import { call, startAgentd, type TestAgentd } from '../helpers/agentd.js';
+import { call, oneMockModel, startAgentd, type TestAgentd } from '../helpers/agentd.js';
 
 // The dashboard's browser modules are plain ES modules without DOM use at import time: Node runs
 // them as they are served.
@@ -19,9 +19,7 @@ describe('dashboard: Prometheus parsing', () => {
     mock = await MockLlmServer.start();
     agentd = await startAgentd({
       config: {
-        providers: { mock: { type: 'mock', base_url: mock.url } },
-        models: { m: { provider: 'mock', name: 'mock' } },
-        tiers: { small: ['m'], medium: ['m'], large: ['m'] },
+        ...oneMockModel(mock.url),
       },
     });
   });
@@ -206,9 +204,7 @@ describe('dashboard: SSE parsing across chunk boundaries', () => {
     const mock = await MockLlmServer.start();
     const agentd = await startAgentd({
       config: {
-        providers: { mock: { type: 'mock', base_url: mock.url } },
-        models: { m: { provider: 'mock', name: 'mock' } },
-        tiers: { small: ['m'], medium: ['m'], large: ['m'] },
+        ...oneMockModel(mock.url),
       },
     });
     try {
