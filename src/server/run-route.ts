@@ -9,7 +9,7 @@ import type { TaskRecord } from '../store/index.js';
 import { presentedKey } from './auth.js';
 import { bodyTooLarge, statusOfBody, toHttpError, validationFailure } from './errors.js';
 import { headerValue, withUser } from './identity.js';
-import { type RunAgentRequest, taskJson } from './schemas.js';
+import { type RunAgentRequest, submitRequest, taskJson } from './schemas.js';
 import { streamTaskEvents } from './sse.js';
 
 /** What a finished synchronous run answers: the task, or its error envelope and status. */
@@ -222,21 +222,9 @@ class RunExchange {
   async #submit(body: RunAgentRequest): Promise<void> {
     const { runtime } = this.#options;
     const identity = withUser(this.#identity, body.user_id);
-    const { task } = await runtime.submit({
-      agent: this.#agent,
-      input: body.input,
-      identity,
-      traceparent: headerValue(this.#req.headers.traceparent),
-      sessionId: body.session_id,
-      metadata: body.metadata,
-      model: body.model,
-      tier: body.tier,
-      mode: body.mode,
-      tools: body.tools,
-      timeoutMs: body.timeout_ms,
-      cache: body.cache,
-      deadlineMs: body.deadline_ms,
-    });
+    const { task } = await runtime.submit(
+      submitRequest(this.#agent, body, identity, headerValue(this.#req.headers.traceparent)),
+    );
     const res = this.#res;
     if (body.stream === true) {
       await streamTaskEvents(runtime, this.#req, res, task.id, identity.tenantId, undefined);

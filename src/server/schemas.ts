@@ -1,5 +1,7 @@
 import Type, { type Static, type TSchema } from 'typebox';
+import type { Identity } from '../admission/index.js';
 import { MODES, TIERS } from '../config/index.js';
+import type { SubmitRequest } from '../runtime/index.js';
 import type { TaskRecord } from '../store/index.js';
 
 /** A nullable primitive as `type: [T, "null"]`, which fast-json-stringify serialises quickly. */
@@ -152,6 +154,36 @@ export const RunAgentBody = Type.Object(
 );
 
 export type RunAgentRequest = Static<typeof RunAgentBody>;
+
+export type CreateTaskRequest = Static<typeof CreateTaskBody>;
+
+/**
+ * What a task-creating body (`POST /v1/tasks`, `/v1/agents/{name}/run`, a WebSocket `submit`)
+ * asks of `runtime.submit`; transport-specific fields (priority, idempotency key) are set by the
+ * caller on the returned request.
+ */
+export function submitRequest(
+  agent: string,
+  body: RunAgentRequest | CreateTaskRequest,
+  identity: Identity,
+  traceparent: string | undefined,
+): SubmitRequest {
+  return {
+    agent,
+    input: body.input,
+    identity,
+    traceparent,
+    sessionId: body.session_id,
+    metadata: body.metadata,
+    model: body.model,
+    tier: body.tier,
+    mode: body.mode,
+    tools: body.tools,
+    timeoutMs: body.timeout_ms,
+    cache: body.cache,
+    deadlineMs: body.deadline_ms,
+  };
+}
 
 export const TaskParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 export const AgentParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }) });

@@ -1,12 +1,11 @@
 import { Ajv } from 'ajv';
-import type { Static } from 'typebox';
 import type { WebSocket } from 'ws';
 import type { Identity } from '../admission/index.js';
 import { type AgentdError, InvalidRequestError, NotFoundError, toAgentdError } from '../errors.js';
 import type { EventStream, Runtime } from '../runtime/index.js';
 import { toHttpError } from './errors.js';
 import { withUser } from './identity.js';
-import { CreateTaskBody, taskJson } from './schemas.js';
+import { CreateTaskBody, type CreateTaskRequest, submitRequest, taskJson } from './schemas.js';
 import { formatEventId, parseEventId } from './sse.js';
 
 /** Close code for a client that fell more than `max_buffered_bytes` behind (it may reconnect and resume). */
@@ -153,26 +152,15 @@ export class TaskSocket {
         }),
       );
     }
-    const body = fields as unknown as Static<typeof CreateTaskBody>;
+    const body = fields as unknown as CreateTaskRequest;
     const follow = subscribe !== false;
     if (follow) this.#checkRoom();
-    const { task, created } = await this.#runtime.submit({
-      agent: body.agent,
-      input: body.input,
-      identity: withUser(this.#identity, body.user_id),
-      sessionId: body.session_id,
-      metadata: body.metadata,
-      model: body.model,
-      tier: body.tier,
-      mode: body.mode,
-      tools: body.tools,
-      priority: body.priority,
-      timeoutMs: body.timeout_ms,
-      cache: body.cache,
-      deadlineMs: body.deadline_ms,
-      idempotencyKey: typeof message.idempotency_key === 'string' ? message.idempotency_key : undefined,
-      durable: true,
-    });
+    const submission = submitRequest(body.agent, body, withUser(this.#identity, body.user_id), undefined);
+    submission.idempotencyKey =
+      typeof message.idempotency_key === 'string' ? message.idempotency_key : undefined;
+    submission.priority = body.priority;
+    submission.durable = true;
+    const { task, created } = await this.#runtime.submit(submission);
     this.#send({ type: 'submitted', id, created, task: taskJson(task.record) });
     if (follow) await this.#subscribe(undefined, task.id, undefined);
   }

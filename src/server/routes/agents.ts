@@ -3,7 +3,14 @@ import type { Runtime } from '../../runtime/index.js';
 import type { App } from '../app.js';
 import { headerValue, identityOf, withUser } from '../identity.js';
 import { finishedRunReply } from '../run-route.js';
-import { AgentParams, AgentSchema, RunAgentBody, RunErrorSchema, TaskSchema } from '../schemas.js';
+import {
+  AgentParams,
+  AgentSchema,
+  RunAgentBody,
+  RunErrorSchema,
+  submitRequest,
+  TaskSchema,
+} from '../schemas.js';
 import { streamTaskEvents } from '../sse.js';
 
 export function agentRoutes(app: App, runtime: Runtime): void {
@@ -42,21 +49,9 @@ export function agentRoutes(app: App, runtime: Runtime): void {
     async (request, reply) => {
       const body = request.body;
       const identity = withUser(identityOf(request), body.user_id);
-      const { task } = await runtime.submit({
-        agent: request.params.name,
-        input: body.input,
-        identity,
-        traceparent: headerValue(request.headers.traceparent),
-        sessionId: body.session_id,
-        metadata: body.metadata,
-        model: body.model,
-        tier: body.tier,
-        mode: body.mode,
-        tools: body.tools,
-        timeoutMs: body.timeout_ms,
-        cache: body.cache,
-        deadlineMs: body.deadline_ms,
-      });
+      const { task } = await runtime.submit(
+        submitRequest(request.params.name, body, identity, headerValue(request.headers.traceparent)),
+      );
       if (body.stream === true) {
         await streamTaskEvents(runtime, request.raw, reply.raw, task.id, identity.tenantId, undefined, reply);
         return reply;

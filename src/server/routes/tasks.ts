@@ -7,6 +7,7 @@ import {
   ErrorResponseSchema,
   EventsQuery,
   ListTasksQuery,
+  submitRequest,
   TaskPageSchema,
   TaskParams,
   TaskSchema,
@@ -54,24 +55,11 @@ export function taskRoutes(app: App, runtime: Runtime): void {
     async (request, reply) => {
       const body = request.body;
       const identity = withUser(identityOf(request), body.user_id);
-      const { task, created } = await runtime.submit({
-        agent: body.agent,
-        input: body.input,
-        identity,
-        traceparent: headerValue(request.headers.traceparent),
-        sessionId: body.session_id,
-        idempotencyKey: idempotencyKey(request.headers['idempotency-key']),
-        metadata: body.metadata,
-        model: body.model,
-        tier: body.tier,
-        mode: body.mode,
-        tools: body.tools,
-        priority: body.priority,
-        timeoutMs: body.timeout_ms,
-        cache: body.cache,
-        deadlineMs: body.deadline_ms,
-        durable: true,
-      });
+      const submission = submitRequest(body.agent, body, identity, headerValue(request.headers.traceparent));
+      submission.idempotencyKey = idempotencyKey(request.headers['idempotency-key']);
+      submission.priority = body.priority;
+      submission.durable = true;
+      const { task, created } = await runtime.submit(submission);
       const asked =
         body.wait === true
           ? maxWait
