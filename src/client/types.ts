@@ -1,7 +1,9 @@
 /**
  * The HTTP API's wire types, as a client sees them. They mirror the server's schemas
- * (`GET /openapi.json`) and are declared here so that `agentd/client` loads nothing of the server.
+ * (`GET /openapi.json`) and are declared here so that `agentd/client` loads nothing of the server
+ * (the event types are imported as types only, so the list cannot fall behind the runtime's).
  */
+import type { TaskEventType as RuntimeTaskEventType } from '../agent/events.js';
 
 export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -109,18 +111,8 @@ export interface HealthJson {
   provider: string;
 }
 
-export type TaskEventType =
-  | 'task.queued'
-  | 'task.started'
-  | 'llm.started'
-  | 'llm.delta'
-  | 'llm.discarded'
-  | 'llm.stepped_down'
-  | 'llm.completed'
-  | 'tool.started'
-  | 'tool.completed'
-  | 'task.completed'
-  | 'stream.gap';
+/** What the server's task stream carries: the task's own events, and `stream.gap` when older ones were evicted. */
+export type TaskEventType = RuntimeTaskEventType | 'stream.gap';
 
 /** One event of a task's stream; `id` is what `Last-Event-ID` resumes after. */
 export interface TaskEvent {
