@@ -125,7 +125,9 @@ describe('distributed: several agentd processes sharing Redis and Postgres', () 
     const created = await call(a.url, 'POST', '/v1/tasks', {
       agent: 'writer',
       input: 'long',
-      model: 'mock/mock?tokens=500&interval_ms=20&id=cancel',
+      // ≈ 17 minutes of stream: it cannot finish while another node starts on a loaded machine;
+      // the cancel ends it.
+      model: 'mock/mock?tokens=50000&interval_ms=20&id=cancel',
     });
     const id = created.body.id as string;
     await until(a, id, (task) => task.status === 'running');
