@@ -55,7 +55,9 @@ describe('limits shared through Redis', () => {
           models: { m: { provider: 'mock', name: 'mock' } },
           tiers: { small: ['m'], medium: ['m'], large: ['m'] },
           redis: { key_prefix: prefix },
-          limits: { default_tenant: { requests_per_second: rate } },
+          // A bucket far deeper than the window's refill (150): even if every client stalls on a
+          // loaded machine, the level never reaches the cap, so no refill is lost and the count is exact.
+          limits: { default_tenant: { requests_per_second: rate, burst: rate * 10 } },
         }),
       );
       return path;
