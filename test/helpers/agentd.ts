@@ -50,10 +50,14 @@ export function tempDir(prefix = 'agentd-test-'): { path: string; remove(): void
 export async function startAgentd(options: StartOptions = {}): Promise<TestAgentd> {
   const dir = options.dbPath === undefined ? tempDir() : undefined;
   const dbPath = options.dbPath ?? join(dir!.path, 'agentd.db');
+  const limits = options.config?.limits as Record<string, unknown> | undefined;
   const config = {
     ...options.config,
     storage: { path: dbPath },
     server: { port: 0, ...(options.config?.server as Record<string, unknown> | undefined) },
+    // The resource guard refuses work when this process's event loop lags; on a loaded machine a
+    // test process can stall for a second, so tests that do not test the guard never trip it.
+    limits: { ...limits, resource: limits?.resource ?? { max_event_loop_lag_ms: 60_000 } },
   };
   const runtime = await Runtime.create({
     config,
