@@ -114,8 +114,10 @@ export class Agent {
   readonly compaction: CompactionConfig | undefined;
   /** Fact extraction after each task; undefined when off. */
   readonly extraction: ExtractionConfig | undefined;
+  /** The data of its tasks' `task.queued` and `task.started` events: one frozen object for all. */
+  readonly eventData: Readonly<{ agent: string }>;
 
-  private constructor(fields: Omit<Agent, 'allowedTools'>) {
+  private constructor(fields: Omit<Agent, 'allowedTools' | 'eventData'>) {
     this.name = fields.name;
     this.description = fields.description;
     this.model = fields.model;
@@ -138,6 +140,7 @@ export class Agent {
     this.recall = fields.recall;
     this.compaction = fields.compaction;
     this.extraction = fields.extraction;
+    this.eventData = Object.freeze({ agent: fields.name });
   }
 
   static fromConfig(name: string, config: AgentConfig): Agent {

@@ -56,6 +56,12 @@ export class TaskEventLog {
   /** Live listeners; undefined until the first subscription (most tasks have none). */
   #listeners: TaskEventListener[] | undefined;
   #closed = false;
+  /**
+   * The pieces of the newest delta while more are merged into it, joined once when it is read or
+   * closed: a string grown by `+` per piece is a rope of one node per piece, which every finished
+   * task kept for replay (and which scavenges copied) until it was evicted.
+   */
+  #merged: string[] | undefined;
 
   constructor(capacity: number) {
     this.#buffer = new RingBuffer(capacity);
@@ -79,6 +85,7 @@ export class TaskEventLog {
   }
 
   append(type: TaskEventType, data: Record<string, unknown>): TaskEvent {
+    if (this.#merged !== undefined) this.#joinMerged();
     const event: TaskEvent = { seq: ++this.#seq, type, data, at: Date.now() };
     this.#buffer.push(event);
     if (type === 'task.completed') this.#closed = true;
@@ -91,7 +98,8 @@ export class TaskEventLog {
     if (this.#listeners === undefined || this.#listeners.length === 0) {
       const last = this.#buffer.last();
       if (last !== undefined && last.type === 'llm.delta' && last.seq > this.#delivered) {
-        last.data.text = (last.data.text as string) + text;
+        if (this.#merged === undefined) this.#merged = [last.data.text as string, text];
+        else this.#merged.push(text);
         return;
       }
     }
@@ -100,6 +108,7 @@ export class TaskEventLog {
 
   /** Registers a listener and returns, atomically, the buffered events after `afterSeq`. */
   subscribe(afterSeq: number, listener: TaskEventListener): Subscription {
+    if (this.#merged !== undefined) this.#joinMerged();
     const backlog: TaskEvent[] = [];
     let oldest = 0;
     for (const event of this.#buffer) {
@@ -114,6 +123,11 @@ export class TaskEventLog {
       else this.#listeners.push(listener);
     }
     return { backlog, gap, unsubscribe: () => this.#remove(listener) };
+  }
+
+  #joinMerged(): void {
+    this.#buffer.last()!.data.text = this.#merged!.join('');
+    this.#merged = undefined;
   }
 
   #remove(listener: TaskEventListener): void {

@@ -97,7 +97,7 @@ export function runTask(task: Task, agent: Agent, deps: LoopDeps): Promise<void>
     );
   }
   task.timeoutMs = limits.timeoutMs;
-  task.markRunning();
+  task.markRunning(agent.eventData);
   deps.store.updateTask(record);
   const timer = coarseTimer.schedule(limits.timeoutMs, abortOnTimeout, task);
   return converse(task, agent, limits, deps).then(
@@ -191,7 +191,7 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
   for (let iteration = 1; iteration <= limits.maxIterations; iteration++) {
     record.iterations = iteration;
     if (iteration > 1) await reserveTokens(task, messages, limits, deps, lastText);
-    task.events.append('llm.started', { iteration });
+    task.events.append('llm.started', iterationData(iteration));
     // Tracing off (no task span): no attributes object, no span.
     const span =
       task.span === undefined
@@ -529,6 +529,18 @@ function messageTokens(message: ChatMessage): number {
     for (const call of message.tool_calls) tokens += estimateTokens(call.function.arguments) + 4;
   }
   return tokens;
+}
+
+/** `llm.started` data by iteration, shared by every task (frozen; bounded by max_iterations). */
+const ITERATION_DATA: Readonly<{ iteration: number }>[] = [];
+
+function iterationData(iteration: number): Readonly<{ iteration: number }> {
+  let data = ITERATION_DATA[iteration];
+  if (data === undefined) {
+    data = Object.freeze({ iteration });
+    ITERATION_DATA[iteration] = data;
+  }
+  return data;
 }
 
 function abortOnTimeout(task: Task): void {

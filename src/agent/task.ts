@@ -61,10 +61,11 @@ export class Task implements RouterSink {
     this.events.append('llm.discarded', { model, code: error.code, reason: error.message });
   }
 
-  markRunning(): void {
+  /** Moves to running and emits `task.started` with `data` (the agent's shared event data). */
+  markRunning(data: Readonly<{ agent: string }>): void {
     this.record.status = 'running';
     this.record.started_at = Date.now();
-    this.events.append('task.started', { agent: this.record.agent });
+    this.events.append('task.started', data);
   }
 
   /** Moves to a terminal status, emits `task.completed` and wakes waiters. Idempotent. */

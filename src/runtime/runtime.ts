@@ -59,6 +59,7 @@ import {
   SessionSweeper,
   type Store,
   type StoredMessage,
+  type TaskOptions,
   type TaskQuery,
   type TaskRecord,
   TERMINAL_STATUSES,
@@ -552,16 +553,10 @@ export class Runtime {
       tool_calls: 0,
       idempotency_key: key ?? null,
       metadata: request.metadata ?? null,
-      options: {
-        model: request.model,
-        tier: request.tier,
-        mode: request.mode,
-        tools: request.tools,
-        priority: request.priority ?? identity.limits?.priority ?? this.#tenantPriority(tenantId),
-        timeout_ms: request.timeoutMs,
-        deadline_at: request.deadlineMs === undefined ? undefined : Date.now() + request.deadlineMs,
-        cache: request.cache,
-      },
+      options: taskOptions(
+        request,
+        request.priority ?? identity.limits?.priority ?? this.#tenantPriority(tenantId),
+      ),
       attempt: 1,
       event_seq: 0,
       created_at: Date.now(),
@@ -570,7 +565,7 @@ export class Runtime {
     };
     const task = new Task(record, this.config.tasks.event_buffer);
     task.traceparent = request.traceparent;
-    task.events.append('task.queued', { agent: agent.name });
+    task.events.append('task.queued', agent.eventData);
     if (this.#cluster !== undefined)
       return this.#submitToCluster(this.#cluster, task, admitted, request.durable);
     this.#active.set(record.id, task);
@@ -1201,6 +1196,35 @@ export class Runtime {
 }
 
 /** The record of a submitted task once it has finished. */
+/** The options of most tasks (none given): one shared object, never written to. */
+const NO_OPTIONS: TaskOptions = Object.freeze({});
+
+/** A task's options as requested; tasks that set none share NO_OPTIONS (same JSON, nothing retained). */
+function taskOptions(request: SubmitRequest, priority: number | undefined): TaskOptions {
+  const { model, tier, mode, tools, timeoutMs, deadlineMs, cache } = request;
+  if (
+    model === undefined &&
+    tier === undefined &&
+    mode === undefined &&
+    tools === undefined &&
+    priority === undefined &&
+    timeoutMs === undefined &&
+    deadlineMs === undefined &&
+    cache === undefined
+  )
+    return NO_OPTIONS;
+  return {
+    model,
+    tier,
+    mode,
+    tools,
+    priority,
+    timeout_ms: timeoutMs,
+    deadline_at: deadlineMs === undefined ? undefined : Date.now() + deadlineMs,
+    cache,
+  };
+}
+
 function finishedRecord(submission: Submission): Promise<TaskRecord> {
   return submission.task.whenFinished();
 }

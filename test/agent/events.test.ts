@@ -53,6 +53,26 @@ describe('TaskEventLog', () => {
     );
   });
 
+  it('replays merged deltas whole after the events that follow them', () => {
+    const log = new TaskEventLog(100);
+    log.append('llm.started', {});
+    for (const piece of ['agentd ', 'runs ', 'agent ', 'tasks.']) log.appendDelta(piece);
+    log.append('llm.completed', {});
+    log.appendDelta('second ');
+    log.appendDelta('call');
+    log.append('task.completed', {});
+    assert.deepEqual(
+      log.subscribe(0, () => {}).backlog.map((e) => [e.type, e.data.text]),
+      [
+        ['llm.started', undefined],
+        ['llm.delta', 'agentd runs agent tasks.'],
+        ['llm.completed', undefined],
+        ['llm.delta', 'second call'],
+        ['task.completed', undefined],
+      ],
+    );
+  });
+
   it('reports a gap when the requested events were evicted', () => {
     const log = new TaskEventLog(8);
     for (let i = 0; i < 20; i++) log.append('llm.started', { i });
