@@ -42,7 +42,7 @@ export interface DirectRoutesOptions {
 
 /**
  * The hot routes on `node:http` directly, without Fastify's request pipeline (routing, hooks,
- * body parser, reply, serialiser: discuss/0008, discuss/0302). A request is taken only when it can
+ * body parser, reply, serialiser: discuss/0008, discuss/0303). A request is taken only when it can
  * be answered exactly as the Fastify route would — same authentication, body limit, JSON parser,
  * validator, error bodies and headers; anything else (another method, content type or path,
  * chunked bodies, escapes or a query, a missing or unknown API key, a key lookup error, a closing
