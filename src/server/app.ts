@@ -10,10 +10,13 @@ import Fastify, {
   type RawRequestDefaultExpression,
   type RawServerDefault,
 } from 'fastify';
+import type { ChatCompletionBody } from '../gateway/index.js';
 import type { Logger } from '../observability/index.js';
 import type { Runtime } from '../runtime/index.js';
 import { VERSION } from '../runtime/index.js';
 import { installAuth } from './auth.js';
+import { ChatCompletions, ChatRoute } from './chat-completions.js';
+import { DirectRoutes } from './direct-routes.js';
 import { installErrorHandlers } from './errors.js';
 import { lazyRequestLogger } from './request-logger.js';
 import { agentRoutes } from './routes/agents.js';
@@ -26,7 +29,7 @@ import { sessionRoutes } from './routes/sessions.js';
 import { taskRoutes } from './routes/tasks.js';
 import { toolRoutes } from './routes/tools.js';
 import { RunRoute } from './run-route.js';
-import { RunAgentBody, type RunAgentRequest } from './schemas.js';
+import { ChatCompletionRequest, RunAgentBody, type RunAgentRequest } from './schemas.js';
 import { installWebSocket } from './ws.js';
 
 export type App = FastifyInstance<
@@ -55,8 +58,9 @@ export async function buildServer(runtime: Runtime): Promise<App> {
   for (const ajv of [strict, coercing]) addFormats.default(ajv);
   const bodyLimit = runtime.config.server.body_limit_bytes;
   const sampleRate = runtime.config.observability.request_log_sample_rate;
-  // The server is made here so that the one-call run route can be served before Fastify
-  // (src/server/run-route.ts); Fastify gets every other request, with its usual server settings.
+  // The server is made here so that the hot routes (a one-call run, a chat completion) can be
+  // served before Fastify (src/server/direct-routes.ts); Fastify gets every other request, with
+  // its usual server settings.
   const server = createServer({ requestTimeout: 0 });
   server.keepAliveTimeout = 72_000;
   server.setTimeout(0);
@@ -72,19 +76,22 @@ export async function buildServer(runtime: Runtime): Promise<App> {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
   // Request logging is Fastify's: while any request may be logged, every request goes through it.
+  const completions = new ChatCompletions(runtime);
   if (sampleRate <= 0) {
-    const runRoute = new RunRoute({
-      runtime,
+    const direct = new DirectRoutes({
       keys: runtime.keys,
       log: runtime.log,
       bodyLimit,
-      validateBody: strict.compile<RunAgentRequest>(RunAgentBody),
       parseJson: app.getDefaultJsonParser('error', 'error'),
       fallback: fastifyHandler!,
+      routes: [
+        new ChatRoute(completions, strict.compile<ChatCompletionBody>(ChatCompletionRequest)),
+        new RunRoute(runtime, strict.compile<RunAgentRequest>(RunAgentBody)),
+      ],
     });
-    server.on('request', runRoute.handle);
+    server.on('request', direct.handle);
     app.addHook('preClose', (done) => {
-      runRoute.close();
+      direct.close();
       done();
     });
   } else {
@@ -124,7 +131,7 @@ export async function buildServer(runtime: Runtime): Promise<App> {
   sessionRoutes(app, runtime);
   if (runtime.memory !== undefined) memoryRoutes(app, runtime.memory);
   toolRoutes(app, runtime);
-  openAIRoutes(app, runtime);
+  openAIRoutes(app, runtime, completions);
   installWebSocket(app, runtime);
   healthRoutes(app, runtime);
   if (runtime.config.observability.metrics.enabled) metricsRoutes(app, runtime);

@@ -69,14 +69,18 @@ export function bodyTooLarge(): AgentdError {
   return new PayloadTooLargeError('the request body is larger than server.body_limit_bytes');
 }
 
+/** A `Retry-After` header for a retry hint in milliseconds (whole seconds, at least 1). */
+export function retryAfterSeconds(ms: number | undefined): string | undefined {
+  return ms === undefined ? undefined : String(Math.max(1, Math.ceil(ms / 1000)));
+}
+
 /** Sends an error envelope with `Retry-After` when the error carries a retry hint. */
 export function sendError(
   reply: FastifyReply,
   error: AgentdError,
   extra?: Record<string, unknown>,
 ): FastifyReply {
-  if (error.retryAfterMs !== undefined)
-    reply.header('retry-after', String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))));
+  if (error.retryAfterMs !== undefined) reply.header('retry-after', retryAfterSeconds(error.retryAfterMs));
   return reply.code(error.status).send({ error: error.toBody(), ...extra });
 }
 

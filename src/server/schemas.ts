@@ -185,6 +185,40 @@ export function submitRequest(
   };
 }
 
+const Message = Type.Object(
+  {
+    role: Type.Union([
+      Type.Literal('system'),
+      Type.Literal('developer'),
+      Type.Literal('user'),
+      Type.Literal('assistant'),
+      Type.Literal('tool'),
+      Type.Literal('function'),
+    ]),
+  },
+  { additionalProperties: true },
+);
+
+/** The body of `POST /v1/chat/completions` (OpenAI's; unknown fields go to the provider). */
+export const ChatCompletionRequest = Type.Object(
+  {
+    model: Type.String({ minLength: 1, maxLength: 512 }),
+    messages: Type.Array(Message, { minItems: 1 }),
+    stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+    stream_options: Type.Optional(
+      Type.Union([
+        Type.Object({ include_usage: Type.Optional(Type.Boolean()) }, { additionalProperties: true }),
+        Type.Null(),
+      ]),
+    ),
+    tools: Type.Optional(Type.Array(Type.Object({}, { additionalProperties: true }))),
+    temperature: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 2 }), Type.Null()])),
+    max_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+    user: Type.Optional(Type.String({ maxLength: 256 })),
+  },
+  { additionalProperties: true },
+);
+
 export const TaskParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 export const AgentParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }) });
 export const SessionParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
