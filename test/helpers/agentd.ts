@@ -23,6 +23,8 @@ export interface StartOptions {
   /** Reuse a database file (to test restarts); a fresh temporary one otherwise. */
   dbPath?: string;
   env?: NodeJS.ProcessEnv;
+  /** Called for every request that reaches Fastify (the direct routes answer without it). */
+  onFastifyRequest?: (url: string) => void;
 }
 
 /**
@@ -67,6 +69,8 @@ export async function startAgentd(options: StartOptions = {}): Promise<TestAgent
     logger: createLogger({ level: 'silent' }),
   });
   const app = await buildServer(runtime);
+  const onFastifyRequest = options.onFastifyRequest;
+  if (onFastifyRequest) app.addHook('onRequest', async (request) => onFastifyRequest(request.url));
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   let closed = false;
   return {

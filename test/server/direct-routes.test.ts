@@ -282,3 +282,30 @@ describe('the direct chat completions route answers as the Fastify route does', 
     assert.equal(known.status, 200);
   });
 });
+
+describe('the hot routes are answered without Fastify', () => {
+  let mock: MockLlmServer;
+  let agentd: TestAgentd;
+  const reachedFastify: string[] = [];
+
+  before(async () => {
+    mock = await MockLlmServer.start();
+    agentd = await startAgentd({
+      config: { ...oneMockModel(mock.url, 'mock-medium'), agents: { assistant: { tools: [] } } },
+      onFastifyRequest: (url) => reachedFastify.push(url),
+    });
+  });
+  after(async () => {
+    await agentd.close();
+    await mock.close();
+  });
+
+  it('serves a run and a chat completion directly, and a forced one through Fastify', async () => {
+    const chat = { model: 'mock-medium', messages: [{ role: 'user', content: 'hi' }] };
+    assert.equal((await call(agentd.url, 'POST', '/v1/agents/assistant/run', { input: 'hi' })).status, 200);
+    assert.equal((await call(agentd.url, 'POST', '/v1/chat/completions', chat)).status, 200);
+    assert.deepEqual(reachedFastify, []);
+    assert.equal((await call(agentd.url, 'POST', '/v1/chat/completions?via=fastify', chat)).status, 200);
+    assert.deepEqual(reachedFastify, ['/v1/chat/completions?via=fastify']);
+  });
+});
