@@ -20,6 +20,7 @@ import type {
   Page,
   StoredVector,
 } from './types.js';
+import { WalCheckpointer, WRITER_AUTOCHECKPOINT } from './wal-checkpointer.js';
 
 /** Memory tables, versioned in `memory_meta` (the task store owns the file's `user_version`). */
 const MIGRATIONS: string[] = [
@@ -157,13 +158,20 @@ export class SqliteMemoryStorage implements MemoryStorage {
   readonly #insertVector: Database.Statement;
   readonly #indexText: Database.Statement;
   readonly #get: Database.Statement;
+  /** Checkpoints the WAL off this thread (none for an in-memory database). */
+  readonly #checkpointer: WalCheckpointer | undefined;
 
   constructor(options: SqliteMemoryStorageOptions) {
+    const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     this.#db = new Database(options.path);
-    this.#db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    this.#db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
+    if (options.path !== ':memory:') {
+      this.#db.pragma(`wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT}`);
+      this.#checkpointer = new WalCheckpointer(options.path, busyTimeoutMs);
+    }
     this.#migrate();
     this.#insert = this.#db.prepare(
       `INSERT INTO memories (id, tenant_id, user_id, agent_id, session_id, text, metadata, tags, importance, created_at, updated_at, expires_at)
@@ -210,6 +218,7 @@ export class SqliteMemoryStorage implements MemoryStorage {
   }
 
   async insert(items: { record: MemoryRecord; vector: Float32Array }[]): Promise<KeyedMemory[]> {
+    this.#checkpointer?.settle();
     const run = this.#db.transaction(() => {
       const out: KeyedMemory[] = [];
       for (const { record, vector } of items) {
@@ -245,7 +254,9 @@ export class SqliteMemoryStorage implements MemoryStorage {
       return out;
     });
     try {
-      return run.immediate();
+      const stored = run.immediate();
+      this.#checkpointer?.written(stored.length);
+      return stored;
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
         throw new InvalidRequestError('a memory with this id already exists', { details: { field: 'id' } });
@@ -296,7 +307,9 @@ export class SqliteMemoryStorage implements MemoryStorage {
       this.#history.run(id, row.key, tenantId, 'update', snapshotJson(before), snapshotJson(after), now);
       return { key: row.key, record: after };
     });
-    return run.immediate();
+    const updated = run.immediate();
+    if (updated !== undefined) this.#checkpointer?.written(1);
+    return updated;
   }
 
   async delete(tenantId: string, id: string, now: number): Promise<number | undefined> {
@@ -307,7 +320,9 @@ export class SqliteMemoryStorage implements MemoryStorage {
       this.#history.run(id, row.key, tenantId, 'delete', snapshotJson(toRecord(row)), null, now);
       return row.key;
     });
-    return run.immediate();
+    const deleted = run.immediate();
+    if (deleted !== undefined) this.#checkpointer?.written(1);
+    return deleted;
   }
 
   async list(query: ListQuery, now: number): Promise<Page<MemoryRecord>> {
@@ -450,6 +465,7 @@ export class SqliteMemoryStorage implements MemoryStorage {
     this.#db.transaction(() => {
       for (const item of batch) statement.run(blob(item.vector), item.key);
     })();
+    this.#checkpointer?.written(batch.length);
   }
 
   async changesSince(afterSeq: number): Promise<MemoryChanges> {
@@ -473,7 +489,9 @@ export class SqliteMemoryStorage implements MemoryStorage {
       }
       return rows.map((row) => ({ key: row.key, tenant_id: row.tenant_id, text: row.text }));
     });
-    return run.immediate();
+    const purged = run.immediate();
+    this.#checkpointer?.written(purged.length);
+    return purged;
   }
 
   async vectorsByKeys(keys: number[]): Promise<Map<number, Float32Array>> {
@@ -489,6 +507,7 @@ export class SqliteMemoryStorage implements MemoryStorage {
   }
 
   async close(): Promise<void> {
+    await this.#checkpointer?.close();
     if (this.#db.open) this.#db.close();
   }
 }

@@ -13,9 +13,19 @@ export const STOPWORDS: ReadonlySet<string> = new Set(
   ).split(' '),
 );
 
+/**
+ * The last text split, and its words: an added memory's text is split by the hashing embedder's
+ * statistics and then by the BM25 index, one right after the other.
+ */
+let lastText: string | undefined;
+let lastWords: readonly string[] = [];
+
 /** The text's lower-cased words without stopwords (all of them when nothing else is left). */
-export function contentWords(text: string): string[] {
+export function contentWords(text: string): readonly string[] {
+  if (text === lastText) return lastWords;
   const words = text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
   const content = words.filter((w) => !STOPWORDS.has(w));
-  return content.length > 0 ? content : words;
+  lastText = text;
+  lastWords = content.length > 0 ? content : words;
+  return lastWords;
 }

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import usearch, { type Index, type Matches, MetricKind, ScalarKind } from 'usearch';
 import { type Selection, selectionSize } from './scope-catalog.js';
+import { Arena, writeUnit } from './vector-arena.js';
 
 /** A vector match: the memory's row key and its cosine similarity to the query. */
 export interface VectorMatch {
@@ -42,79 +43,10 @@ function standalone(vector: Float32Array): Float32Array {
   return vector.byteOffset === 0 ? vector : vector.slice();
 }
 
-/** Writes `vector` into `data` at `offset`, scaled to unit length; a zero vector stays zero. */
-function writeUnit(data: Float32Array, offset: number, vector: Float32Array): void {
-  data.set(vector, offset);
-  const end = offset + vector.length;
-  let norm = 0;
-  for (let i = offset; i < end; i++) norm += data[i]! * data[i]!;
-  if (norm === 1) return;
-  const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
-  for (let i = offset; i < end; i++) data[i]! *= scale;
-}
-
 function unit(vector: Float32Array): Float32Array {
   const out = new Float32Array(vector.length);
   writeUnit(out, 0, vector);
   return out;
-}
-
-/** The vectors of one partition, unit length, in one dense growable matrix (row = slot). */
-class Arena {
-  data: Float32Array;
-  readonly keys: number[] = [];
-  readonly slots = new Map<number, number>();
-  readonly #d: number;
-
-  constructor(dimensions: number) {
-    this.#d = dimensions;
-    this.data = new Float32Array(16 * dimensions);
-  }
-
-  get size(): number {
-    return this.keys.length;
-  }
-
-  put(key: number, vector: Float32Array): void {
-    const d = this.#d;
-    let slot = this.slots.get(key);
-    if (slot === undefined) {
-      slot = this.keys.length;
-      if ((slot + 1) * d > this.data.length) {
-        const grown = new Float32Array(this.data.length * 2);
-        grown.set(this.data);
-        this.data = grown;
-      }
-      this.keys.push(key);
-      this.slots.set(key, slot);
-    }
-    writeUnit(this.data, slot * d, vector);
-  }
-
-  delete(key: number): void {
-    const slot = this.slots.get(key)!;
-    const last = this.keys.length - 1;
-    const d = this.#d;
-    if (slot !== last) {
-      // The last row fills the hole: the matrix stays dense.
-      this.data.copyWithin(slot * d, last * d, last * d + d);
-      const moved = this.keys[last]!;
-      this.keys[slot] = moved;
-      this.slots.set(moved, slot);
-    }
-    this.keys.pop();
-    this.slots.delete(key);
-  }
-
-  row(key: number): Float32Array | undefined {
-    const slot = this.slots.get(key);
-    return slot === undefined ? undefined : this.data.subarray(slot * this.#d, (slot + 1) * this.#d);
-  }
-
-  /** The used rows, as an array at its buffer's start (what usearch reads). */
-  matrix(): Float32Array {
-    return this.data.subarray(0, this.size * this.#d);
-  }
 }
 
 /** A gathered subset is searched instead of its whole partition when smaller than this share. */
@@ -306,9 +238,7 @@ export class VectorIndex {
       const d = this.dimensions;
       if (this.#scratch.length < gathered.length * d) this.#scratch = new Float32Array(gathered.length * d);
       for (let row = 0; row < gathered.length; row++) {
-        const arena = gatheredFrom[row]!;
-        const slot = arena.slots.get(gathered[row]!)!;
-        this.#scratch.set(arena.data.subarray(slot * d, slot * d + d), row * d);
+        this.#scratch.set(gatheredFrom[row]!.row(gathered[row]!)!, row * d);
       }
       const matches = usearch.exactSearch(
         this.#scratch.subarray(0, gathered.length * d),
@@ -332,18 +262,21 @@ export class VectorIndex {
     skip: ReadonlySet<number> | undefined,
     out: VectorMatch[],
   ): void {
-    if (arena.size === 0) return;
-    const matches = usearch.exactSearch(
-      arena.matrix(),
-      query,
-      this.dimensions,
-      Math.min(count, arena.size),
-      MetricKind.IP,
-      1,
-    ) as Matches;
-    for (let i = 0; i < matches.keys.length; i++) {
-      const key = arena.keys[Number(matches.keys[i])]!;
-      if (skip?.has(key) !== true) out.push({ key, score: 1 - matches.distances[i]! });
+    const d = this.dimensions;
+    for (const { start, matrix } of arena.matrices()) {
+      const rows = matrix.length / d;
+      const matches = usearch.exactSearch(
+        matrix,
+        query,
+        d,
+        Math.min(count, rows),
+        MetricKind.IP,
+        1,
+      ) as Matches;
+      for (let i = 0; i < matches.keys.length; i++) {
+        const key = arena.keys[start + Number(matches.keys[i])]!;
+        if (skip?.has(key) !== true) out.push({ key, score: 1 - matches.distances[i]! });
+      }
     }
   }
 
@@ -373,7 +306,7 @@ export class VectorIndex {
         const key = Number(matches.keys[i]);
         const arena = this.#where.get(key);
         if (arena !== undefined && (allowed === undefined || allowed(key)))
-          out.push({ key, score: dot(query, arena.data, arena.slots.get(key)! * this.dimensions) });
+          out.push({ key, score: dot(query, arena.row(key)!) });
       }
       if (out.length >= k || (allowed === undefined && matches.keys.length >= Math.min(k, total)))
         return sortMatches(out).slice(0, k);
@@ -402,12 +335,11 @@ export class VectorIndex {
   #buildHnsw(): void {
     const hnsw = this.#newHnsw();
     for (const arena of this.#arenas.values()) {
-      if (arena.size === 0) continue;
-      hnsw.add(
-        BigUint64Array.from(arena.keys, (key) => BigInt(key)),
-        arena.matrix(),
-        0,
-      );
+      for (const { start, matrix } of arena.matrices()) {
+        const keys = new BigUint64Array(matrix.length / this.dimensions);
+        for (let i = 0; i < keys.length; i++) keys[i] = BigInt(arena.keys[start + i]!);
+        hnsw.add(keys, matrix, 0);
+      }
     }
     this.#hnsw = hnsw;
   }
@@ -485,10 +417,10 @@ export class VectorIndex {
   }
 }
 
-/** Inner product of `query` with the row of `data` at `start`: cosine similarity of unit vectors. */
-function dot(query: Float32Array, data: Float32Array, start: number): number {
+/** Inner product of `query` and `row`: cosine similarity of unit vectors. */
+function dot(query: Float32Array, row: Float32Array): number {
   let sum = 0;
-  for (let i = 0; i < query.length; i++) sum += query[i]! * data[start + i]!;
+  for (let i = 0; i < query.length; i++) sum += query[i]! * row[i]!;
   return sum;
 }
 

@@ -3,6 +3,7 @@ import { after, describe, it } from 'node:test';
 import type { AgentdError } from '../../src/errors.js';
 import { MockLlmServer } from '../../src/llm/index.js';
 import { HashingEmbedder, OpenAiEmbedder } from '../../src/memory/index.js';
+import { BLOCK_ROWS } from '../../src/memory/vector-arena.js';
 import { memoryBackends } from '../helpers/memory-backends.js';
 
 const T = { tenant_id: 'acme' };
@@ -348,6 +349,44 @@ for (const backend of backends) {
         ['add', 'delete'],
       );
       await third.close();
+      await place.assertNoOrphans();
+    });
+
+    it('keeps a user with more memories than one vector block searchable across a restart', async () => {
+      const place = backend.place();
+      const first = await place.open();
+      const d = first.embedder.dimensions;
+      let seed = 9;
+      const vector = () =>
+        Float32Array.from({ length: d }, () => {
+          seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+          return seed / 2 ** 32 - 0.5;
+        });
+      const items = Array.from({ length: BLOCK_ROWS + 50 }, (_, i) => ({
+        text: `note ${i}`,
+        user_id: 'u',
+        embedding: vector(),
+      }));
+      const added = await first.add(T, items.slice(0, 1000));
+      for (let i = 1000; i < items.length; i += 1000)
+        added.push(...(await first.add(T, items.slice(i, i + 1000))));
+      await first.delete('acme', added[0]!.id);
+      await first.delete('acme', added[BLOCK_ROWS + 10]!.id);
+      await first.close();
+
+      const second = await place.open();
+      assert.equal(second.size, items.length - 2);
+      for (const i of [1, BLOCK_ROWS - 1, BLOCK_ROWS, items.length - 1]) {
+        const result = await second.search({
+          tenant_id: 'acme',
+          vector: items[i]!.embedding,
+          mode: 'semantic',
+          filter: { user_id: 'u' },
+          top_k: 1,
+        });
+        assert.equal(result.hits[0]?.memory.id, added[i]!.id);
+      }
+      await second.close();
       await place.assertNoOrphans();
     });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -28,6 +28,31 @@ function assertFullTextInStep(path: string): void {
 }
 
 describe('SqliteMemoryStorage', () => {
+  // The WAL is checkpointed by a worker thread, not by the writer's commits (whose own automatic
+  // checkpoint only starts at 10,000 pages): batched adds still keep it to about a batch, and
+  // closing stops the worker and leaves no WAL behind.
+  it('keeps the WAL small under batched adds, checkpointed off the writing thread', async () => {
+    const path = join(dir, 'wal.db');
+    const memory = await open(path);
+    const batch = 500;
+    for (let b = 0; b < 16; b++)
+      await memory.add(
+        { tenant_id: 't' },
+        Array.from({ length: batch }, (_, i) => ({
+          text: `note ${b} ${i}`,
+          embedding: new Float32Array(64).fill(i),
+        })),
+      );
+    const walBytes = statSync(`${path}-wal`).size;
+    // 8,000 memories write over 8 MB of WAL: without checkpoints it would hold all of it.
+    assert.ok(walBytes < 4_000_000, `WAL of ${walBytes} bytes`);
+    await memory.close();
+    assert.equal(existsSync(`${path}-wal`), false);
+    const reopened = await open(path);
+    assert.equal(reopened.size, 16 * batch);
+    await reopened.close();
+  });
+
   it('indexes every memory of a batch for full-text search, after earlier batches and deletes', async () => {
     const path = join(dir, 'batches.db');
     const memory = await open(path);

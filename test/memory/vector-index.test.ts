@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { VectorIndex } from '../../src/memory/index.js';
+import { BLOCK_ROWS } from '../../src/memory/vector-arena.js';
 
 describe('vector index', () => {
   // usearch reads typed arrays from the start of their buffer: views into a larger buffer (as
@@ -62,6 +63,63 @@ describe('vector index', () => {
       }
     });
   }
+
+  // A partition past one storage block is searched block by block (exact) and indexed block by
+  // block (HNSW): every key stays findable after adds across the boundary, updates and deletes.
+  it('searches a partition larger than one storage block exactly and by HNSW', () => {
+    const d = 8;
+    const n = BLOCK_ROWS * 2 + 100;
+    let seed = 5;
+    const random = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32 - 0.5;
+    };
+    const vectors = new Map<number, Float32Array>();
+    const exact = new VectorIndex({ dimensions: d, hnswThreshold: Number.POSITIVE_INFINITY });
+    const items = Array.from({ length: n }, (_, i) => {
+      const vector = Float32Array.from({ length: d }, random);
+      vectors.set(i + 1, vector);
+      return { key: i + 1, vector, partition: 'u' };
+    });
+    exact.upsertMany(items);
+    // Deletes in the first and middle blocks pull rows from the last one; updates rewrite in place.
+    for (const key of [1, 2, BLOCK_ROWS, BLOCK_ROWS + 1, n - 5]) {
+      exact.remove(key);
+      vectors.delete(key);
+    }
+    for (const key of [3, BLOCK_ROWS + 7, n]) {
+      const vector = Float32Array.from({ length: d }, random);
+      exact.upsert(key, vector, 'u');
+      vectors.set(key, vector);
+    }
+    assert.equal(exact.size, vectors.size);
+    const hnsw = new VectorIndex({ dimensions: d, hnswThreshold: 0, exactThreshold: 0 });
+    hnsw.upsertMany([...vectors].map(([key, vector]) => ({ key, vector, partition: 'u' })));
+    const norm = (v: Float32Array) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+    for (const key of [3, 4, BLOCK_ROWS - 1, BLOCK_ROWS + 7, BLOCK_ROWS * 2 + 1, n]) {
+      const query = vectors.get(key)!;
+      const truth = [...vectors]
+        .map(([k, v]) => ({
+          key: k,
+          score: v.reduce((s, x, i) => s + x * query[i]!, 0) / norm(v) / norm(query),
+        }))
+        .sort((a, b) => b.score - a.score || a.key - b.key)
+        .slice(0, 5);
+      const found = exact.search(query, 5, {
+        kind: 'partitions',
+        partitions: ['u'],
+        exclude: new Set(),
+        size: vectors.size,
+      });
+      assert.deepEqual(
+        found.map((m) => m.key),
+        truth.map((m) => m.key),
+      );
+      assert.equal(exact.search(query, 1, { kind: 'keys', keys: [key, 4] })[0]?.key, key);
+      assert.equal(hnsw.search(query, 1, undefined)[0]?.key, key);
+    }
+    assert.deepEqual(exact.search(vectors.get(4)!, 1, { kind: 'keys', keys: [1, 2] }), []);
+  });
 
   // The default quantization changed from f16 to i8: an index saved with another quantization is
   // not loaded (the caller rebuilds it from the stored vectors); the same settings load it.
