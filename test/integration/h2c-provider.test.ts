@@ -22,7 +22,10 @@ const CALCULATOR: ToolSpec = {
 /** The call the mock asks for when offered the calculator with arithmetic. */
 const CALCULATION = 'calculator({"expression":"6*7"})';
 
-const OPTIONS: CallOptions = { timeouts: { headersMs: 400, firstTokenMs: 600, idleMs: 300 } };
+/** Generous limits, so that a busy machine does not turn an answer into a timeout. */
+const OPTIONS: CallOptions = { timeouts: { headersMs: 10_000, firstTokenMs: 10_000, idleMs: 10_000 } };
+/** Short limits for the faults that never answer: the deadline is what they test. */
+const SHORT: CallOptions = { timeouts: { headersMs: 300, firstTokenMs: 10_000, idleMs: 300 } };
 
 /** How a call ended, in the terms a caller sees: the answer, or the error's stable code and retryability. */
 type Outcome =
@@ -100,10 +103,10 @@ describe('HTTP/2 with prior knowledge (h2c) to an http:// provider', () => {
     { name: '503', chat: hello('mock?fault=503') },
     { name: 'context length exceeded', chat: hello('mock?fault=context_length') },
     { name: 'a reset before the headers', chat: hello('mock?fault=reset') },
-    { name: 'no headers at all', chat: hello('mock?fault=hang') },
+    { name: 'no headers at all', chat: hello('mock?fault=hang'), options: SHORT },
     { name: 'a stream cut before its finish reason', chat: hello('mock?fault=cut&interval_ms=5') },
     { name: 'a stream reset mid-answer', chat: hello('mock?fault=cut_reset&interval_ms=5') },
-    { name: 'a stream gone silent', chat: hello('mock?fault=stall&interval_ms=5') },
+    { name: 'a stream gone silent', chat: hello('mock?fault=stall&interval_ms=5'), options: SHORT },
     { name: 'an error event in the stream', chat: hello('mock?fault=error_event&interval_ms=5') },
     { name: 'a malformed chunk', chat: hello('mock?fault=malformed&interval_ms=5') },
     { name: 'a finish reason without [DONE]', chat: hello('mock?fault=no_done_hang') },
