@@ -22,7 +22,8 @@ Options:
       --ttft-ms <ms>       delay before the first token (default 0)
       --interval-ms <ms>   delay between tokens (default 0)
       --tokens <n>         tokens in a generated answer (default 12)
-      --tls-key <file>     serve HTTPS with HTTP/2 (and HTTP/1.1): PEM private key…
+      --tls-key <file>     serve HTTPS with HTTP/2 (and HTTP/1.1) instead of cleartext
+                           HTTP/1.1 and h2c: PEM private key…
       --tls-cert <file>    …and certificate
   -h, --help               show this help`;
 

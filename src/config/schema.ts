@@ -39,7 +39,8 @@ export const ProviderSchema = Type.Object(
     connections: Type.Integer({ minimum: 1, maximum: 65_536, default: 128 }),
     http2: Type.Boolean({
       default: false,
-      description: 'negotiate HTTP/2 (TLS + ALPN): many streams per connection',
+      description:
+        'HTTP/2, many streams per connection: negotiated over https (ALPN), prior knowledge (h2c) over http',
     }),
     max_concurrent_streams: Type.Integer({
       minimum: 1,

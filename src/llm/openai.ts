@@ -1,5 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
-import { type Dispatcher, Pool } from 'undici';
+import { type buildConnector, type Dispatcher, Pool } from 'undici';
 import {
   type AgentdError,
   ProviderProtocolError,
@@ -37,7 +37,10 @@ export interface OpenAICompatibleOptions {
   headers?: Record<string, string>;
   /** Keep-alive connections kept open to the provider. */
   connections?: number;
-  /** Negotiate HTTP/2 where the provider offers it (TLS + ALPN). */
+  /**
+   * Speak HTTP/2: over TLS where the provider offers it (ALPN), and with prior knowledge (h2c)
+   * to an `http://` base URL, whose server must then accept it.
+   */
   http2?: boolean;
   /** HTTP/2 streams per connection (default 1000). */
   maxConcurrentStreams?: number;
@@ -81,6 +84,13 @@ export class OpenAICompatibleProvider implements Provider {
     const http2 = options.http2 ?? false;
     const streams = options.maxConcurrentStreams ?? 1000;
     this.#http2 = http2;
+    // undici's connector reads `useH2c` (its types do not list it yet): cleartext HTTP/2 with
+    // prior knowledge, without which `allowH2` only takes effect through TLS's ALPN.
+    const connect: buildConnector.BuildOptions & { useH2c?: boolean } = {
+      timeout: options.connectTimeoutMs ?? 10_000,
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
+      ...(http2 && url.protocol === 'http:' ? { useH2c: true } : {}),
+    };
     this.#pool = new Pool(url.origin, {
       connections: options.connections ?? 128,
       // Over HTTP/2, undici caps the streams in flight on a connection at `pipelining`.
@@ -88,10 +98,7 @@ export class OpenAICompatibleProvider implements Provider {
       allowH2: http2,
       maxConcurrentStreams: streams,
       keepAliveTimeout: 30_000,
-      connect: {
-        timeout: options.connectTimeoutMs ?? 10_000,
-        ...(options.ca === undefined ? {} : { ca: options.ca }),
-      },
+      connect,
     });
   }
 

@@ -1,9 +1,15 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createSecureServer, Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  createSecureServer,
+  Http2ServerRequest,
+  type Http2ServerResponse,
+  constants as http2,
+} from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { estimateTokens } from '../../lib/tokens.js';
 import type { ChatMessage, ToolSpec } from '../types.js';
 import { decideReply, type MockReply, type ScriptedReply } from './brain.js';
+import { createCleartextServer, http2SessionOptions } from './cleartext.js';
 import { mockEmbedding, toBase64 } from './embeddings.js';
 import { DEFAULT_SCENARIO, parseScenario, type Scenario, type ScenarioDefaults } from './scenario.js';
 
@@ -14,9 +20,12 @@ export interface MockLlmOptions {
   defaults?: Partial<ScenarioDefaults>;
   /**
    * Serve HTTPS with HTTP/2 (and HTTP/1.1) using this key and certificate: clients that speak
-   * HTTP/2 multiplex many streams over few connections, as real providers allow.
+   * HTTP/2 multiplex many streams over few connections, as real providers allow. Without it the
+   * port serves cleartext HTTP/1.1 and HTTP/2 with prior knowledge (h2c).
    */
   tls?: { key: string | Buffer; cert: string | Buffer };
+  /** HTTP/2 streams a client may open at once on one connection (SETTINGS; default 1,000,000). */
+  http2MaxConcurrentStreams?: number;
 }
 
 /** What the mock uses of an HTTP/1.1 or HTTP/2 request (the two compat APIs share it). */
@@ -39,6 +48,8 @@ interface Response {
   readonly writableEnded: boolean;
   once(event: 'close', listener: () => void): unknown;
   readonly socket: { destroy(): void } | null;
+  /** The HTTP/2 stream of the reply (absent over HTTP/1.1). */
+  readonly stream?: { close(code: number): void };
 }
 
 interface Listener {
@@ -84,27 +95,21 @@ export class MockLlmServer {
   /** `traceparent` headers of the latest chat requests that carried one (last 100). */
   readonly traceparents: string[] = [];
 
-  private constructor(defaults: ScenarioDefaults, tls: MockLlmOptions['tls']) {
+  private constructor(defaults: ScenarioDefaults, options: MockLlmOptions) {
+    const tls = options.tls;
+    const streams = options.http2MaxConcurrentStreams ?? 1_000_000;
     this.#defaults = defaults;
     this.#scheme = tls === undefined ? 'http' : 'https';
+    const onHttp2 = (req: Http2ServerRequest, res: Http2ServerResponse): void =>
+      this.#handle(req, res as unknown as Response);
     this.#server =
       tls === undefined
-        ? createServer(
-            { keepAliveTimeout: 65_000, requestTimeout: 0 },
+        ? createCleartextServer(
             (req: IncomingMessage, res: ServerResponse) => this.#handle(req, res),
+            onHttp2,
+            streams,
           )
-        : createSecureServer(
-            // Thousands of streams per session: Node's 10 MB session memory default answers
-            // ENHANCE_YOUR_CALM to new streams under a burst (the concurrency benchmark's warm-up).
-            {
-              ...tls,
-              allowHTTP1: true,
-              maxSessionMemory: 1024,
-              settings: { maxConcurrentStreams: 1_000_000 },
-            },
-            (req: Http2ServerRequest, res: Http2ServerResponse) =>
-              this.#handle(req, res as unknown as Response),
-          );
+        : createSecureServer({ ...tls, allowHTTP1: true, ...http2SessionOptions(streams) }, onHttp2);
     this.#server.on(tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
       socket.setNoDelay(true);
       this.#sockets.add(socket);
@@ -114,7 +119,7 @@ export class MockLlmServer {
 
   /** Starts a mock server and resolves once it listens. */
   static async start(options: MockLlmOptions = {}): Promise<MockLlmServer> {
-    const mock = new MockLlmServer({ ...DEFAULT_SCENARIO, ...options.defaults }, options.tls);
+    const mock = new MockLlmServer({ ...DEFAULT_SCENARIO, ...options.defaults }, options);
     await new Promise<void>((resolve, reject) => {
       mock.#server.once('error', reject);
       mock.#server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
@@ -339,7 +344,7 @@ class Exchange {
         sendError(res, Number(this.#fault), 'server_error', `The server had an error (mock ${this.#fault})`);
         return;
       case 'reset':
-        res.socket?.destroy();
+        resetReply(res);
         return;
       case 'hang':
         return;
@@ -422,7 +427,7 @@ class Exchange {
         res.end();
         return true;
       case 'cut_reset':
-        res.socket?.destroy();
+        resetReply(res);
         return true;
       case 'error_event':
         res.end(
@@ -519,6 +524,15 @@ class Exchange {
       usage: this.#usage(),
     });
   }
+}
+
+/**
+ * Breaks the reply as a connection reset does. Over HTTP/2 only this reply's stream is reset
+ * (RST_STREAM): the connection carries other replies, which a real provider would not break.
+ */
+function resetReply(res: Response): void {
+  if (res.stream !== undefined) res.stream.close(http2.NGHTTP2_INTERNAL_ERROR);
+  else res.socket?.destroy();
 }
 
 function readBody(req: Request, res: Response, onBody: (raw: string) => void): void {
