@@ -65,12 +65,17 @@ describe('graceful shutdown', () => {
     const exited = exitOf(first.child);
     const signalled = performance.now();
     first.child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Readiness and refusal turn with the same drain flag: once /readyz reports draining the
+    // process has taken the signal, however long a loaded machine took to deliver it.
+    while ((await call(first.url, 'GET', '/readyz')).body.checks?.draining !== true) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
 
     const refused = await call(first.url, 'POST', '/v1/tasks', { agent: 'assistant', input: 'too late' });
     assert.equal(refused.status, 503);
     assert.equal(refused.body.error.code, 'AGENTD_SHUTTING_DOWN');
     assert.ok(Number(refused.headers['retry-after']) >= 1);
+
     assert.equal((await call(first.url, 'GET', '/readyz')).status, 503, 'unready while draining');
 
     const { events } = await stream;
