@@ -111,37 +111,6 @@ ON CONFLICT (id) DO UPDATE SET ${MUTABLE_COLUMNS.map((c) => `${c} = EXCLUDED.${c
 WHERE tasks.status NOT IN ('succeeded', 'failed', 'cancelled') AND tasks.attempt <= EXCLUDED.attempt`;
 }
 
-export type SqlValue = string | number | boolean | null;
-
-export function taskValues(task: TaskRecord, out: SqlValue[]): void {
-  out.push(
-    task.id,
-    task.agent,
-    task.tenant_id,
-    task.user_id,
-    task.session_id,
-    task.idempotency_key,
-    task.input,
-    task.metadata === null ? null : JSON.stringify(task.metadata),
-    JSON.stringify(task.options),
-    task.created_at,
-    task.status,
-    task.result,
-    task.partial,
-    task.error === null ? null : JSON.stringify(task.error),
-    task.model,
-    task.usage.input_tokens,
-    task.usage.output_tokens,
-    task.cost_usd,
-    task.iterations,
-    task.tool_calls,
-    task.attempt,
-    task.event_seq,
-    task.started_at,
-    task.finished_at,
-  );
-}
-
 export interface TaskRow {
   id: string;
   agent: string;

@@ -2,17 +2,9 @@ import type pg from 'pg';
 import { InvalidRequestError } from '../errors.js';
 import { openPostgresPool } from '../lib/postgres-pool.js';
 import type { ChatMessage } from '../llm/index.js';
-import {
-  fromRow,
-  MIGRATIONS,
-  ROWS_PER_STATEMENT,
-  type SqlValue,
-  type TaskRow,
-  TYPES,
-  taskValues,
-  upsertSql,
-} from './postgres-rows.js';
+import { fromRow, MIGRATIONS, ROWS_PER_STATEMENT, type TaskRow, TYPES, upsertSql } from './postgres-rows.js';
 import { dropToCaps, overCaps } from './session-caps.js';
+import { type ColumnValue, pushFixedValues, pushMutableValues } from './task-columns.js';
 import type {
   ApiKeyRecord,
   NewMessage,
@@ -448,8 +440,8 @@ WHERE id = $4 AND summary_through = $5`,
       await client.query('BEGIN');
       for (let start = 0; start < tasks.length; start += ROWS_PER_STATEMENT) {
         const chunk = tasks.slice(start, start + ROWS_PER_STATEMENT);
-        const values: SqlValue[] = [];
-        for (const task of chunk) taskValues(task, values);
+        const values: ColumnValue[] = [];
+        for (const task of chunk) pushMutableValues(task, pushFixedValues(task, values), 'boolean');
         await client.query(upsertSql(chunk.length), values);
       }
       for (const entry of messages) await writeMessages(client, entry, 0, this.#caps);

@@ -1,4 +1,5 @@
 /** SQLite rows of tasks and API keys, to and from their records. */
+import { type ColumnValue, pushFixedValues, pushMutableValues } from './task-columns.js';
 import type { ApiKeyRecord, TaskRecord } from './types.js';
 
 export interface TaskRow {
@@ -28,50 +29,16 @@ export interface TaskRow {
   finished_at: number | null;
 }
 
-export type SqlValue = string | number | null;
-
 /** TASK_COLUMNS order: the fixed columns, then the mutable ones (one array, no copies). */
-export function insertValues(task: TaskRecord): SqlValue[] {
-  return pushMutable(task, [
-    task.id,
-    task.agent,
-    task.tenant_id,
-    task.user_id,
-    task.session_id,
-    task.idempotency_key,
-    task.input,
-    task.metadata === null ? null : JSON.stringify(task.metadata),
-    JSON.stringify(task.options),
-    task.created_at,
-  ]);
+export function insertValues(task: TaskRecord): ColumnValue[] {
+  return pushMutableValues(task, pushFixedValues(task, []), 'integer');
 }
 
 /** The mutable columns in MUTABLE_COLUMNS order, then the id for the WHERE clause. */
-export function updateValues(task: TaskRecord): SqlValue[] {
-  const values = pushMutable(task, []);
+export function updateValues(task: TaskRecord): ColumnValue[] {
+  const values = pushMutableValues(task, [], 'integer');
   values.push(task.id);
   return values;
-}
-
-/** Appends the mutable columns, in MUTABLE_COLUMNS order. */
-function pushMutable(task: TaskRecord, out: SqlValue[]): SqlValue[] {
-  out.push(
-    task.status,
-    task.result,
-    task.partial ? 1 : 0,
-    task.error === null ? null : JSON.stringify(task.error),
-    task.model,
-    task.usage.input_tokens,
-    task.usage.output_tokens,
-    task.cost_usd,
-    task.iterations,
-    task.tool_calls,
-    task.attempt,
-    task.event_seq,
-    task.started_at,
-    task.finished_at,
-  );
-  return out;
 }
 
 export interface KeyRow extends Omit<ApiKeyRecord, 'agents' | 'limits'> {
