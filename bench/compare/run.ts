@@ -3,7 +3,8 @@
  * git worktree (npm ci — or a link to this tree's node_modules when the lockfiles are identical —
  * then npm run build), starts agentd from both trees against one mock, and measures the core
  * benchmarks on both side by side, in alternating rounds:
- *   one-call task and tool round trip — throughput at 32 connections, latency p50/p99 at one.
+ *   one-call task and tool round trip — throughput at 32 connections, the agentd process's CPU
+ *   time per request under that load (/proc), latency p50/p99 at one connection.
  * Prints each figure for both trees and the ratio current ÷ ref; writes bench/results/compare-<date>.json.
  *
  * Flags: --rounds N (3)  --seconds S (5)  --requests N (2000)
@@ -17,7 +18,7 @@ import { tempDir } from '../../test/helpers/agentd.js';
 import { mockBackedConfig, startMockProcess } from '../lib/agentd.js';
 import { type LatencyResult, measureLatency, measureThroughput, type ThroughputResult } from '../lib/load.js';
 import { describeMachine } from '../lib/machine.js';
-import { type Started, startNode } from '../lib/processes.js';
+import { cpuSeconds, type Started, startNode } from '../lib/processes.js';
 import { table, writeResult } from '../lib/report.js';
 import { median, round } from '../lib/stats.js';
 
@@ -102,6 +103,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 const processes: Started[] = [];
 const latency = new Map<string, LatencyResult[]>();
 const throughput = new Map<string, ThroughputResult[]>();
+/** The agentd process's CPU µs per request during each throughput run. */
+const cpuPerRequest = new Map<string, number[]>();
 try {
   run('npm', ['run', 'build'], root);
   prepareRefTree();
@@ -134,11 +137,15 @@ try {
           validate: workload.check,
         };
         const lat = await measureLatency(target, requests, Math.min(500, requests));
+        const pid = tree.agentd.child.pid!;
+        const cpuBefore = await cpuSeconds(pid);
         const thr = await measureThroughput(target, 32, seconds);
+        const cpuUs = (((await cpuSeconds(pid)) - cpuBefore) * 1e6) / thr.requests;
+        cpuPerRequest.set(target.name, [...(cpuPerRequest.get(target.name) ?? []), cpuUs]);
         latency.set(target.name, [...(latency.get(target.name) ?? []), lat]);
         throughput.set(target.name, [...(throughput.get(target.name) ?? []), thr]);
         process.stderr.write(
-          `round ${r} ${target.name}: ${Math.round(thr.requests_per_sec)} req/s, p50 ${round(lat.p50_ms)} ms, p99 ${round(lat.p99_ms)} ms\n`,
+          `round ${r} ${target.name}: ${Math.round(thr.requests_per_sec)} req/s, ${Math.round(cpuUs)} µs CPU/request, p50 ${round(lat.p50_ms)} ms, p99 ${round(lat.p99_ms)} ms\n`,
         );
       }
     }
@@ -152,6 +159,7 @@ try {
       const thrs = throughput.get(`${tree} ${workload.name}`)!;
       return {
         rps: median(thrs.map((t) => t.requests_per_sec)),
+        cpuUs: median(cpuPerRequest.get(`${tree} ${workload.name}`)!),
         p50: median(lats.map((l) => l.p50_ms)),
         p99: median(lats.map((l) => l.p99_ms)),
         errors: thrs.reduce((sum, t) => sum + t.errors + t.non2xx, 0),
@@ -167,6 +175,13 @@ try {
         Math.round(current.rps),
         Math.round(base.rps),
         round(current.rps / base.rps),
+      ],
+      [
+        workload.name,
+        'server CPU µs/request @32 (lower is better)',
+        Math.round(current.cpuUs),
+        Math.round(base.cpuUs),
+        round(current.cpuUs / base.cpuUs),
       ],
       [
         workload.name,

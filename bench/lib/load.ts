@@ -59,6 +59,8 @@ export async function measureLatency(
 
 export interface ThroughputResult {
   requests_per_sec: number;
+  /** Requests completed in the run. */
+  requests: number;
   errors: number;
   non2xx: number;
 }
@@ -78,5 +80,10 @@ export async function measureThroughput(
     pipelining: 1,
     duration: seconds,
   });
-  return { requests_per_sec: result.requests.average, errors: result.errors, non2xx: result.non2xx };
+  return {
+    requests_per_sec: result.requests.average,
+    requests: result.requests.total,
+    errors: result.errors,
+    non2xx: result.non2xx,
+  };
 }

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 
 /** Every child a benchmark started and that still runs: killed when the benchmark ends, however it ends. */
 const children = new Set<ChildProcess>();
@@ -116,4 +117,11 @@ export function runDriver<R>(
       resolve({ failed: reason.slice(0, 400) });
     });
   });
+}
+
+/** CPU time (user + system) a process has used so far, in seconds (Linux: /proc, 10 ms ticks). */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  // Fields 14 and 15 of /proc/<pid>/stat (utime, stime) are at 11 and 12 after the command name.
+  return (Number(stat[11]) + Number(stat[12])) / 100;
 }

@@ -19,7 +19,7 @@ import { tempDir } from '../../test/helpers/agentd.js';
 import { selfSignedCertificate } from '../../test/helpers/tls.js';
 import { CLI, startAgentdProcess } from '../lib/agentd.js';
 import { describeMachine } from '../lib/machine.js';
-import { type Started, startNode } from '../lib/processes.js';
+import { cpuSeconds, type Started, startNode } from '../lib/processes.js';
 import { table, updateDocs, writeResult } from '../lib/report.js';
 import { median, round } from '../lib/stats.js';
 
@@ -126,13 +126,6 @@ async function until(
     if (performance.now() > deadline) throw new Error(`timed out; last sample ${JSON.stringify(s)}`);
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
-}
-
-async function cpuSeconds(pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
-  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-  // Fields 14 and 15 of /proc/<pid>/stat (utime, stime) are at 11 and 12 after the command name.
-  return (Number(stat[11]) + Number(stat[12])) / 100;
 }
 
 async function runLevel(mock: Started, caFile: string, dir: string, tasks: number): Promise<LevelResult> {
