@@ -317,9 +317,12 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     if (!this.#stream) {
       let body: unknown;
       try {
-        const bytes = Buffer.concat(this.#chunks ?? []);
-        this.#sink?.onBody?.(bytes);
-        body = JSON.parse(bytes.toString('utf8'));
+        const chunks = this.#chunks ?? [];
+        // A reply that came in one read (the usual case) is used as read, not copied.
+        const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+        const text = bytes.toString('utf8');
+        this.#sink?.onBody?.(bytes, text);
+        body = JSON.parse(text);
       } catch {
         this.#fail(
           new ProviderProtocolError(`${this.#provider}/${this.#model}: the completion is not valid JSON`),
