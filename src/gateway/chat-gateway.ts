@@ -322,10 +322,14 @@ function stallForwarder(forwarder: StreamForwarder): void {
 
 /** Keeps a non-streamed reply's bytes (the last attempt's: the one that answered). */
 class BodyForwarder implements RouterSink {
-  body: Buffer | undefined;
+  /** The reply's bytes as the provider sent them: as text when that encodes back to them exactly. */
+  body: string | Buffer | undefined;
 
-  onBody(body: Buffer): void {
-    this.body = body;
+  onBody(body: Buffer, text: string): void {
+    // Node writes a string body together with the response head and a Buffer after it, as a
+    // separate queued chunk (discuss/0010). Text decoded without a replacement character was
+    // valid UTF-8, which encodes back to the same bytes; anything else is forwarded as read.
+    this.body = text.includes('\uFFFD') ? body : text;
   }
 }
 

@@ -53,6 +53,11 @@ export interface OpenAICompatibleOptions {
 
 /** Extra time given to undici's own header/body timeouts, which only back up agentd's. */
 const BACKSTOP_MS = 5_000;
+/** undici's headers and body timeouts: later than any of agentd's own deadlines for the call. */
+function backstopMs(timeouts: CallTimeouts): number {
+  return Math.max(timeouts.headersMs, timeouts.firstTokenMs, timeouts.idleMs) + BACKSTOP_MS;
+}
+
 /** The largest error body read from a provider; the rest is discarded. */
 const MAX_ERROR_BODY = 64 * 1024;
 
@@ -108,6 +113,7 @@ export class OpenAICompatibleProvider implements Provider {
     const headers = options.traceparent
       ? { ...this.#headers, traceparent: options.traceparent }
       : this.#headers;
+    const backstop = backstopMs(options.timeouts);
     return call.start(this.#pool, {
       path: this.#path,
       method: 'POST',
@@ -117,9 +123,11 @@ export class OpenAICompatibleProvider implements Provider {
       // serialise every stream. A completion is safe to multiplex: agentd, not undici, decides
       // on retries.
       idempotent: this.#http2,
-      // undici's own limits stay as a backstop; agentd's deadlines are the precise ones.
-      headersTimeout: options.timeouts.headersMs + BACKSTOP_MS,
-      bodyTimeout: options.timeouts.idleMs + BACKSTOP_MS,
+      // undici's own limits stay as a backstop; agentd's deadlines are the precise ones. One value
+      // for both phases: undici then refreshes its socket timer at the response headers instead of
+      // replacing it by another (discuss/0010), and the backstop is past every agentd deadline.
+      headersTimeout: backstop,
+      bodyTimeout: backstop,
     });
   }
 
@@ -317,9 +325,12 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     if (!this.#stream) {
       let body: unknown;
       try {
-        const bytes = Buffer.concat(this.#chunks ?? []);
-        this.#sink?.onBody?.(bytes);
-        body = JSON.parse(bytes.toString('utf8'));
+        const chunks = this.#chunks ?? [];
+        // A reply that came in one read (the usual case) is used as read, not copied.
+        const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+        const text = bytes.toString('utf8');
+        this.#sink?.onBody?.(bytes, text);
+        body = JSON.parse(text);
       } catch {
         this.#fail(
           new ProviderProtocolError(`${this.#provider}/${this.#model}: the completion is not valid JSON`),

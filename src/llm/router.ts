@@ -413,7 +413,7 @@ class AttemptSink implements StreamSink {
     target.onChunk(data, usageOnly);
   }
 
-  onBody(body: Buffer): void {
-    this.#target?.onBody?.(body);
+  onBody(body: Buffer, text: string): void {
+    this.#target?.onBody?.(body, text);
   }
 }

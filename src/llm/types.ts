@@ -81,8 +81,11 @@ export interface StreamSink {
    * pass-through; `usageOnly` marks the usage chunk that carries no choices. `[DONE]` is not given.
    */
   onChunk?(data: string, usageOnly: boolean): void;
-  /** A non-streamed reply's raw JSON body, before it is parsed (for pass-through). */
-  onBody?(body: Buffer): void;
+  /**
+   * A non-streamed reply's raw JSON body, before it is parsed (for pass-through), and `text`, the
+   * same body decoded as UTF-8 (what is parsed).
+   */
+  onBody?(body: Buffer, text: string): void;
 }
 
 export interface CallOptions {

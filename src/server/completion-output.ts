@@ -104,11 +104,13 @@ export class HttpCompletionOutput implements CompletionOutput {
     this.started = true;
     this.#reply?.hijack();
     const res = this.#res;
-    res.writeHead(200, {
+    const head: Record<string, string | number> = {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),
-      ...this.#headers,
-    });
+    };
+    const headers = this.#headers;
+    if (headers !== undefined) for (const name in headers) head[name] = headers[name]!;
+    res.writeHead(200, head);
     res.end(body);
   }
 

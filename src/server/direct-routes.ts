@@ -141,6 +141,8 @@ export class DirectExchange {
   readonly identity: Identity;
   #chunks: Buffer[] = [];
   #received = 0;
+  /** The body was read whole: the listeners stay attached (removing them costs more than they do). */
+  #bodyRead = false;
 
   constructor(
     options: DirectRoutesOptions,
@@ -176,7 +178,9 @@ export class DirectExchange {
   }
 
   end(): void {
-    this.#detach();
+    // After `end` a request emits no more data; an `error` (a hang-up while the answer is being
+    // made) is ignored below, as it was when no listener was left to hear it.
+    this.#bodyRead = true;
     const chunks = this.#chunks;
     const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
     this.#chunks = [];
@@ -187,6 +191,7 @@ export class DirectExchange {
   }
 
   error(err: Error): void {
+    if (this.#bodyRead) return;
     this.#detach();
     // As Fastify's body reader: a broken body is the client's fault (usually it went away).
     this.#failBody(new InvalidRequestError(err.message));
