@@ -28,7 +28,8 @@ const SHARED_FILE_PAGE_SIZE = 4096;
 /** True when the SQLite file at `path` exists and already holds the memory tables. */
 function holdsMemories(path: string): boolean {
   if (!existsSync(path)) return false;
-  const db = new Database(path, { readonly: true, fileMustExist: true });
+  // Not read-only: a WAL file without its shared-memory file cannot be read by such a connection.
+  const db = new Database(path, { fileMustExist: true });
   try {
     return (
       db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'memory_meta'`).get() !==
