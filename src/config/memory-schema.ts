@@ -3,8 +3,8 @@ import { ExtractionSchema } from './sessions-schema.js';
 
 /**
  * The `memory` section: long-term memory storage, embedder, vector index and limits
- * (src/memory). Zero-config: memories live in the storage file and the offline hashing
- * embedder needs no model.
+ * (src/memory). Zero-config: memories live in a SQLite file beside the task store's and the
+ * offline hashing embedder needs no model.
  */
 export const MemorySchema = Type.Object(
   {
@@ -15,7 +15,10 @@ export const MemorySchema = Type.Object(
         '`auto`: Postgres when `storage.url` (DATABASE_URL) is set, so nodes share memories; SQLite otherwise',
     }),
     path: Type.Optional(
-      Type.String({ description: 'SQLite file for memories (default: `storage.path`), or :memory:' }),
+      Type.String({
+        description:
+          'SQLite file for memories, or :memory: (default: `agentd-memory.db` beside `storage.path`, or `storage.path` itself when it already holds memories)',
+      }),
     ),
     embedder: Type.Object(
       {

@@ -1,4 +1,4 @@
-export { createEmbedder, createLongTermMemory, memoryIndexPath } from './create.js';
+export { createEmbedder, createLongTermMemory, memoryIndexPath, memoryPath } from './create.js';
 export { type Embedder, normalize } from './embedder.js';
 export {
   type ExtractedFact,

@@ -17,6 +17,8 @@ export interface LexicalIndexOptions {
 interface Document {
   tenant: string;
   partition: Partition;
+  /** Its slot in the partition (it changes when another document's removal moves it). */
+  slot: number;
 }
 
 interface TenantStats {
@@ -70,25 +72,25 @@ function countTerms(words: readonly string[]): TermCounts {
  * frequency) pairs of the documents holding it, flat in one array. Each document keeps where its
  * pairs sit, so removing one swaps the list's last pair into its place without searching. Flat
  * arrays cost a fraction of a `Map` per term (most terms are rare: a `Map` each was a third of an
- * add's indexing time) and scan faster.
+ * add's indexing time) and scan faster. A document's slot is kept by the index with the
+ * document's other facts (one map entry per memory, not two).
  */
 class Partition {
   readonly keys: number[] = [];
   readonly lengths: number[] = [];
   readonly termsOf: TermCounts[] = [];
-  readonly slots = new Map<number, number>();
   readonly postings = new Map<string, number[]>();
 
   get size(): number {
     return this.keys.length;
   }
 
-  add(key: number, counts: TermCounts, length: number): void {
+  /** Adds a document; returns its slot. */
+  add(key: number, counts: TermCounts, length: number): number {
     const slot = this.keys.length;
     this.keys.push(key);
     this.lengths.push(length);
     this.termsOf.push(counts);
-    this.slots.set(key, slot);
     const { terms, tfs, positions } = counts;
     for (let i = 0; i < terms.length; i++) {
       const term = terms[i]!;
@@ -101,11 +103,14 @@ class Partition {
         list.push(slot, tfs[i]!);
       }
     }
+    return slot;
   }
 
-  /** Removes a document; the last slot's document moves into the hole. Returns its terms. */
-  remove(key: number): TermCounts {
-    const slot = this.slots.get(key)!;
+  /**
+   * Removes the document in `slot`; the last slot's document moves into the hole (the key now in
+   * `slot`, when `slot` is still below `size`). Returns the removed document's terms.
+   */
+  remove(slot: number): TermCounts {
     const counts = this.termsOf[slot]!;
     for (let i = 0; i < counts.terms.length; i++) {
       const term = counts.terms[i]!;
@@ -131,12 +136,10 @@ class Partition {
       this.keys[slot] = this.keys[last]!;
       this.lengths[slot] = this.lengths[last]!;
       this.termsOf[slot] = moved;
-      this.slots.set(this.keys[slot]!, slot);
     }
     this.keys.pop();
     this.lengths.pop();
     this.termsOf.pop();
-    this.slots.delete(key);
     return counts;
   }
 }
@@ -181,8 +184,7 @@ export class LexicalIndex {
       this.#partitions.set(partitionId, partition);
       stats.partitions.add(partition);
     }
-    this.#documents.set(key, { tenant, partition });
-    partition.add(key, counts, words.length);
+    this.#documents.set(key, { tenant, partition, slot: partition.add(key, counts, words.length) });
     stats.documents++;
     stats.length += words.length;
     for (const term of counts.terms) stats.df.set(term, (stats.df.get(term) ?? 0) + 1);
@@ -193,11 +195,12 @@ export class LexicalIndex {
     if (document === undefined) return;
     this.#documents.delete(key);
     const stats = this.#tenants.get(document.tenant)!;
-    const partition = document.partition;
-    const slot = partition.slots.get(key)!;
+    const { partition, slot } = document;
     stats.documents--;
     stats.length -= partition.lengths[slot]!;
-    for (const term of partition.remove(key).terms) {
+    const removed = partition.remove(slot);
+    if (slot < partition.size) this.#documents.get(partition.keys[slot]!)!.slot = slot;
+    for (const term of removed.terms) {
       const df = stats.df.get(term)! - 1;
       if (df === 0) stats.df.delete(term);
       else stats.df.set(term, df);

@@ -14,6 +14,10 @@ const stems = new Map<string, string>();
 const STEM_CACHE = 100_000;
 
 function cachedStem(word: string): string {
+  // What `stem` returns unchanged (numbers, short and non-ASCII words) is not cached: numbers
+  // are no vocabulary (a store of notes holds as many as it has notes), and each costs an entry.
+  const first = word.charCodeAt(0);
+  if (word.length <= 2 || first < 97 || first > 122) return word;
   let stemmed = stems.get(word);
   if (stemmed === undefined) {
     stemmed = stem(word);
