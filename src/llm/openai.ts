@@ -250,10 +250,14 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
   }
 
   onResponseStart(
-    _controller: Dispatcher.DispatchController,
+    controller: Dispatcher.DispatchController,
     statusCode: number,
     headers: Record<string, string | string[] | undefined>,
   ): void {
+    // undici's controller keeps the raw header buffers for the whole response; they are views of
+    // the socket read that carried them, which stayed alive for as long as the stream ran
+    // (~1.5 KB per call in flight). The parsed `headers` are all this call reads.
+    controller.rawHeaders = null;
     coarseTimer.cancel(this.#headersTimer);
     if (this.#settled) return;
     this.#status = statusCode;
