@@ -192,6 +192,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
   /** Error replies and non-streamed replies are collected whole. */
   #chunks: Buffer[] | undefined;
   #size = 0;
+  /** Created by the first chunk that may end inside a character (most replies never need one). */
   #decoder: StringDecoder | undefined;
   #bodyStarted = false;
   #settled = false;
@@ -259,6 +260,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     // (~1.5 KB per call in flight). The parsed `headers` are all this call reads.
     controller.rawHeaders = null;
     coarseTimer.cancel(this.#headersTimer);
+    this.#headersTimer = undefined;
     if (this.#settled) return;
     this.#status = statusCode;
     if (statusCode >= 300) {
@@ -270,7 +272,6 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
       this.#chunks = [];
       this.#watchIdle();
     } else {
-      this.#decoder = new StringDecoder('utf8');
       this.#sink?.onStreamStart?.(this);
     }
   }
@@ -300,7 +301,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
       return;
     }
     const assembler = this.#assembler!;
-    assembler.feed(this.#decoder!.write(chunk));
+    assembler.feed(this.#decode(chunk));
     if (assembler.failure !== undefined) this.#failAndAbort(assembler.failure);
     else if (assembler.complete) {
       this.#succeed(assembler.result(this.#messages));
@@ -389,6 +390,22 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     else this.#idleTimer = coarseTimer.schedule(this.#timeouts.idleMs - silentFor, checkIdle, this);
   }
 
+  /**
+   * A streamed chunk's text. Chunks that end on a character boundary decode on their own; from
+   * the first chunk that may not, a decoder carries the unfinished bytes over for the rest of the
+   * reply (the same text either way: a fresh decoder given a chunk that ends on a boundary
+   * returns what `toString` returns).
+   */
+  #decode(chunk: Buffer): string {
+    let decoder = this.#decoder;
+    if (decoder === undefined) {
+      if (!mayEndInsideCharacter(chunk)) return chunk.toString('utf8');
+      decoder = new StringDecoder('utf8');
+      this.#decoder = decoder;
+    }
+    return decoder.write(chunk);
+  }
+
   #onFirstDelta(): void {
     coarseTimer.cancel(this.#firstTokenTimer);
     this.#firstTokenTimer = undefined;
@@ -441,6 +458,13 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     this.#resolve = undefined;
     this.#reject = undefined;
   }
+}
+
+/** False when the last three bytes are ASCII: then no UTF-8 sequence is left unfinished. */
+function mayEndInsideCharacter(chunk: Buffer): boolean {
+  const length = chunk.length;
+  for (let i = Math.max(0, length - 3); i < length; i++) if (chunk[i]! >= 0x80) return true;
+  return false;
 }
 
 function expireHeaders(call: ChatCall): void {
