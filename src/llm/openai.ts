@@ -233,7 +233,6 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     this.#headersTimer = coarseTimer.schedule(this.#timeouts.headersMs, expireHeaders, this);
     if (this.#assembler !== undefined) {
       this.#firstTokenTimer = coarseTimer.schedule(this.#timeouts.firstTokenMs, expireFirstToken, this);
-      this.#assembler.onFirstDelta = () => this.#onFirstDelta();
     }
     pool.dispatch(request, this);
     return promise;
@@ -302,6 +301,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     }
     const assembler = this.#assembler!;
     assembler.feed(this.#decode(chunk));
+    if (this.#firstTokenTimer !== undefined && assembler.started) this.#onFirstDelta();
     if (assembler.failure !== undefined) this.#failAndAbort(assembler.failure);
     else if (assembler.complete) {
       this.#succeed(assembler.result(this.#messages));
