@@ -94,6 +94,9 @@ export class Task implements RouterSink {
   #wake(): void {
     const waiters = this.#waiters;
     this.#waiters = undefined;
+    // Finished, `wait` and `whenFinished` answer without them; a recent task need not keep them.
+    this.#finishedPromise = undefined;
+    this.#recordPromise = undefined;
     if (waiters !== undefined) for (const wake of waiters) wake();
   }
 

@@ -46,7 +46,10 @@ export class Cancellation implements AbortTarget {
     const targets = this.#targets;
     if (targets === undefined) return;
     const index = targets.lastIndexOf(target);
-    if (index !== -1) targets.splice(index, 1);
+    if (index === -1) return;
+    // The last target gone (a call settled): a finished task keeps no empty list.
+    if (targets.length === 1) this.#targets = undefined;
+    else targets.splice(index, 1);
   }
 
   /** A child that aborts with this one and can also be aborted alone; `dispose` detaches it. */

@@ -1,3 +1,5 @@
+const INITIAL_SLOTS = 8;
+
 /** A fixed-capacity FIFO that overwrites its oldest item when full. */
 export class RingBuffer<T> {
   readonly capacity: number;
@@ -9,7 +11,9 @@ export class RingBuffer<T> {
     if (!Number.isInteger(capacity) || capacity < 1)
       throw new RangeError('capacity must be a positive integer');
     this.capacity = capacity;
-    this.#items = [];
+    // Room for a short task's events (queued … completed) without growing: an empty array grows
+    // to 17 slots at its first item, kept by every task in flight and every recent one.
+    this.#items = new Array(Math.min(capacity, INITIAL_SLOTS));
   }
 
   get length(): number {

@@ -53,8 +53,6 @@ export class ChatStreamAssembler {
   done = false;
   /** Set when the stream carried an error payload or too many malformed chunks. */
   failure: Error | undefined;
-  /** Called on the first content or tool-call delta. */
-  onFirstDelta: (() => void) | undefined;
 
   constructor(sink: StreamSink | undefined, startedAt: number) {
     this.#sink = sink;
@@ -211,7 +209,6 @@ export class ChatStreamAssembler {
   #markFirstDelta(): void {
     if (this.#ttftMs !== undefined) return;
     this.#ttftMs = performance.now() - this.#startedAt;
-    this.onFirstDelta?.();
   }
 
   #skip(): void {

@@ -200,6 +200,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
   /** Error replies and non-streamed replies are collected whole. */
   #chunks: Buffer[] | undefined;
   #size = 0;
+  /** Created by the first chunk that may end inside a character (most replies never need one). */
   #decoder: StringDecoder | undefined;
   #bodyStarted = false;
   #settled = false;
@@ -240,7 +241,6 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     this.#headersTimer = coarseTimer.schedule(this.#timeouts.headersMs, expireHeaders, this);
     if (this.#assembler !== undefined) {
       this.#firstTokenTimer = coarseTimer.schedule(this.#timeouts.firstTokenMs, expireFirstToken, this);
-      this.#assembler.onFirstDelta = () => this.#onFirstDelta();
     }
     pool.dispatch(request, this);
     return promise;
@@ -258,11 +258,16 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
   }
 
   onResponseStart(
-    _controller: Dispatcher.DispatchController,
+    controller: Dispatcher.DispatchController,
     statusCode: number,
     headers: Record<string, string | string[] | undefined>,
   ): void {
+    // undici's controller keeps the raw header buffers for the whole response; they are views of
+    // the socket read that carried them, which stayed alive for as long as the stream ran
+    // (~1.5 KB per call in flight). The parsed `headers` are all this call reads.
+    controller.rawHeaders = null;
     coarseTimer.cancel(this.#headersTimer);
+    this.#headersTimer = undefined;
     if (this.#settled) return;
     this.#status = statusCode;
     if (statusCode >= 300) {
@@ -274,7 +279,6 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
       this.#chunks = [];
       this.#watchIdle();
     } else {
-      this.#decoder = new StringDecoder('utf8');
       this.#sink?.onStreamStart?.(this);
     }
   }
@@ -304,7 +308,8 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
       return;
     }
     const assembler = this.#assembler!;
-    assembler.feed(this.#decoder!.write(chunk));
+    assembler.feed(this.#decode(chunk));
+    if (this.#firstTokenTimer !== undefined && assembler.started) this.#onFirstDelta();
     if (assembler.failure !== undefined) this.#failAndAbort(assembler.failure);
     else if (assembler.complete) {
       this.#succeed(assembler.result(this.#messages));
@@ -396,6 +401,22 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     else this.#idleTimer = coarseTimer.schedule(this.#timeouts.idleMs - silentFor, checkIdle, this);
   }
 
+  /**
+   * A streamed chunk's text. Chunks that end on a character boundary decode on their own; from
+   * the first chunk that may not, a decoder carries the unfinished bytes over for the rest of the
+   * reply (the same text either way: a fresh decoder given a chunk that ends on a boundary
+   * returns what `toString` returns).
+   */
+  #decode(chunk: Buffer): string {
+    let decoder = this.#decoder;
+    if (decoder === undefined) {
+      if (!mayEndInsideCharacter(chunk)) return chunk.toString('utf8');
+      decoder = new StringDecoder('utf8');
+      this.#decoder = decoder;
+    }
+    return decoder.write(chunk);
+  }
+
   #onFirstDelta(): void {
     coarseTimer.cancel(this.#firstTokenTimer);
     this.#firstTokenTimer = undefined;
@@ -448,6 +469,13 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     this.#resolve = undefined;
     this.#reject = undefined;
   }
+}
+
+/** False when the last three bytes are ASCII: then no UTF-8 sequence is left unfinished. */
+function mayEndInsideCharacter(chunk: Buffer): boolean {
+  const length = chunk.length;
+  for (let i = Math.max(0, length - 3); i < length; i++) if (chunk[i]! >= 0x80) return true;
+  return false;
 }
 
 function expireHeaders(call: ChatCall): void {

@@ -157,102 +157,118 @@ export class ModelRouter {
     return route;
   }
 
-  /** Runs a chat request through a chain until a model answers or the policy gives up. */
-  async chat(
+  /**
+   * Runs a chat request through a chain until a model answers or the policy gives up.
+   *
+   * The common case — the first model, no per-model limit on it, its circuit closed — is a
+   * promise chain on the one attempt, not an async function: a call waiting on its provider holds
+   * no suspended frame here (10,000 calls in flight held 10,000). Anything else, and a failure of
+   * that attempt, goes through the retry loop.
+   */
+  chat(
     chain: readonly ModelRoute[],
     request: Omit<ChatRequest, 'model'>,
     ctx: CallContext,
   ): Promise<LlmCall> {
+    const route = chain[0];
+    if (
+      route === undefined ||
+      ctx.cancellation?.reason !== undefined ||
+      this.#gate?.limits(route.id) === true ||
+      route.breaker.state !== 'closed'
+    ) {
+      return this.#chatThroughChain(chain, request, ctx, undefined);
+    }
     const started = performance.now();
+    const sink = new AttemptSink(ctx.sink);
+    route.breaker.tryAcquire();
+    let attempt: Promise<ChatResult>;
+    try {
+      attempt = this.#attempt(route, request, ctx, sink);
+    } catch (err) {
+      attempt = Promise.reject(err);
+    }
+    return attempt.then(
+      (result) => this.#answered(route, result, started, started, 0, NO_FAILED_ATTEMPTS),
+      (err: unknown) => this.#chatThroughChain(chain, request, ctx, { error: err, sink, started }),
+    );
+  }
+
+  /**
+   * The retry loop: breaker → attempt → retry with backoff (or Retry-After) → next model in the
+   * chain. `first` is the failed first attempt on the chain's first model, when `chat` made it.
+   */
+  async #chatThroughChain(
+    chain: readonly ModelRoute[],
+    request: Omit<ChatRequest, 'model'>,
+    ctx: CallContext,
+    first: FirstAttempt | undefined,
+  ): Promise<LlmCall> {
+    const started = first?.started ?? performance.now();
     // Nothing below is allocated on the common path (first model answers) except the sink.
     let failedAttempts: FailedAttempt[] = NO_FAILED_ATTEMPTS;
     let next = 0;
     let detours: ModelRoute[] | undefined;
     let tried: string[] | undefined;
-    const sink = new AttemptSink(ctx.sink);
+    const sink = first?.sink ?? new AttemptSink(ctx.sink);
     let lastError: AgentdError | undefined;
-    let allOpen = true;
+    let allOpen = first === undefined;
     let minRetryAfter = Number.POSITIVE_INFINITY;
+    let resumed = first;
 
-    if (ctx.cancellation?.reason !== undefined) throw ctx.cancellation.reason;
+    if (first === undefined && ctx.cancellation?.reason !== undefined) throw ctx.cancellation.reason;
     for (;;) {
       const route = detours !== undefined && detours.length > 0 ? detours.shift() : chain[next++];
       if (route === undefined) break;
       if (tried?.includes(route.id)) continue;
       for (let attempt = 1; ; attempt++) {
-        let estimate = 0;
-        const gate = this.#gate;
-        if (gate?.limits(route.id)) {
-          estimate = estimateRequest(request);
-          const wait = await gate.admit(route.id, estimate);
-          if (wait > 0) {
-            const limited = new RateLimitedError(`model ${route.id} is at its configured limit`, {
-              retryAfterMs: Number.isFinite(wait) ? wait : undefined,
-              details: { limit: 'model', model: route.id },
-            });
-            lastError = limited;
-            if (failedAttempts === NO_FAILED_ATTEMPTS) failedAttempts = [];
-            failedAttempts.push({ model: route.id, code: limited.code, message: limited.message });
-            const more = next < chain.length || (detours !== undefined && detours.length > 0);
-            if (!more && wait <= this.#retry.maxRetryAfterMs) {
-              await sleep(wait, ctx.cancellation);
-              attempt--;
-              continue;
+        let attemptStarted: number;
+        let error: AgentdError;
+        if (resumed !== undefined) {
+          attemptStarted = resumed.started;
+          error = attemptError(route, resumed.error, ctx);
+          resumed = undefined;
+        } else {
+          let estimate = 0;
+          const gate = this.#gate;
+          if (gate?.limits(route.id)) {
+            estimate = estimateRequest(request);
+            const wait = await gate.admit(route.id, estimate);
+            if (wait > 0) {
+              const limited = new RateLimitedError(`model ${route.id} is at its configured limit`, {
+                retryAfterMs: Number.isFinite(wait) ? wait : undefined,
+                details: { limit: 'model', model: route.id },
+              });
+              lastError = limited;
+              if (failedAttempts === NO_FAILED_ATTEMPTS) failedAttempts = [];
+              failedAttempts.push({ model: route.id, code: limited.code, message: limited.message });
+              const more = next < chain.length || (detours !== undefined && detours.length > 0);
+              if (!more && wait <= this.#retry.maxRetryAfterMs) {
+                await sleep(wait, ctx.cancellation);
+                attempt--;
+                continue;
+              }
+              allOpen = false;
+              break;
             }
-            allOpen = false;
+          }
+          if (!route.breaker.tryAcquire()) {
+            const retryAfterMs = route.breaker.retryAfterMs();
+            minRetryAfter = Math.min(minRetryAfter, retryAfterMs);
+            lastError ??= new CircuitOpenError(`the circuit for ${route.id} is open`, { retryAfterMs });
+            if (failedAttempts === NO_FAILED_ATTEMPTS) failedAttempts = [];
+            failedAttempts.push({ model: route.id, code: CircuitOpenError.code, message: 'circuit open' });
             break;
           }
-        }
-        if (!route.breaker.tryAcquire()) {
-          const retryAfterMs = route.breaker.retryAfterMs();
-          minRetryAfter = Math.min(minRetryAfter, retryAfterMs);
-          lastError ??= new CircuitOpenError(`the circuit for ${route.id} is open`, { retryAfterMs });
-          if (failedAttempts === NO_FAILED_ATTEMPTS) failedAttempts = [];
-          failedAttempts.push({ model: route.id, code: CircuitOpenError.code, message: 'circuit open' });
-          break;
-        }
-        allOpen = false;
-        sink.emitted = false;
-        const attemptStarted = performance.now();
-        let error: AgentdError;
-        try {
-          const result = await route.provider.chat(
-            { ...request, model: route.upstreamModel },
-            {
-              cancellation: ctx.cancellation,
-              timeouts: route.timeouts,
-              sink,
-              stream: ctx.stream ?? true,
-              traceparent: ctx.traceparent,
-            },
-          );
-          const elapsed = performance.now() - attemptStarted;
-          route.breaker.onSuccess(elapsed);
-          const series = route.metrics;
-          if (series !== undefined) {
-            series.ok.inc();
-            series.duration.observe(elapsed / 1000);
-            if (result.ttftMs !== undefined) series.ttft.observe(result.ttftMs / 1000);
-            series.inputTokens.inc(result.usage.input_tokens);
-            series.outputTokens.inc(result.usage.output_tokens);
+          allOpen = false;
+          sink.emitted = false;
+          attemptStarted = performance.now();
+          try {
+            const result = await this.#attempt(route, request, ctx, sink);
+            return this.#answered(route, result, attemptStarted, started, estimate, failedAttempts);
+          } catch (err) {
+            error = attemptError(route, err, ctx);
           }
-          if (estimate > 0)
-            gate?.settle(route.id, estimate, result.usage.input_tokens + result.usage.output_tokens);
-          return {
-            result,
-            model: route.id,
-            provider: route.providerName,
-            costUsd: costOf(route, result.usage),
-            failedAttempts,
-            durationMs: performance.now() - started,
-          };
-        } catch (err) {
-          const cancelled = ctx.cancellation?.reason;
-          if (cancelled !== undefined) {
-            route.breaker.onIgnored();
-            throw cancelled;
-          }
-          error = toAgentdError(err);
         }
         if (countsAgainstBreaker(error)) route.breaker.onFailure();
         else route.breaker.onIgnored();
@@ -292,6 +308,56 @@ export class ModelRouter {
       );
     }
     throw withAttempts(lastError ?? new ConfigError('no model to call'), failedAttempts);
+  }
+
+  /** One attempt on one model. */
+  #attempt(
+    route: ModelRoute,
+    request: Omit<ChatRequest, 'model'>,
+    ctx: CallContext,
+    sink: AttemptSink,
+  ): Promise<ChatResult> {
+    return route.provider.chat(
+      { ...request, model: route.upstreamModel },
+      {
+        cancellation: ctx.cancellation,
+        timeouts: route.timeouts,
+        sink,
+        stream: ctx.stream ?? true,
+        traceparent: ctx.traceparent,
+      },
+    );
+  }
+
+  /** An attempt answered: the breaker, metrics and model limit learn it, and the call is done. */
+  #answered(
+    route: ModelRoute,
+    result: ChatResult,
+    attemptStarted: number,
+    started: number,
+    estimate: number,
+    failedAttempts: FailedAttempt[],
+  ): LlmCall {
+    const elapsed = performance.now() - attemptStarted;
+    route.breaker.onSuccess(elapsed);
+    const series = route.metrics;
+    if (series !== undefined) {
+      series.ok.inc();
+      series.duration.observe(elapsed / 1000);
+      if (result.ttftMs !== undefined) series.ttft.observe(result.ttftMs / 1000);
+      series.inputTokens.inc(result.usage.input_tokens);
+      series.outputTokens.inc(result.usage.output_tokens);
+    }
+    if (estimate > 0)
+      this.#gate?.settle(route.id, estimate, result.usage.input_tokens + result.usage.output_tokens);
+    return {
+      result,
+      model: route.id,
+      provider: route.providerName,
+      costUsd: costOf(route, result.usage),
+      failedAttempts,
+      durationMs: performance.now() - started,
+    };
   }
 
   #buildChain(key: string): ModelRoute[] {
@@ -365,6 +431,23 @@ export function costOf(
 }
 
 const NO_FAILED_ATTEMPTS: FailedAttempt[] = [];
+
+/** The first attempt `chat` made outside the retry loop, which failed. */
+interface FirstAttempt {
+  error: unknown;
+  sink: AttemptSink;
+  started: number;
+}
+
+/** What a failed attempt means: the task's cancellation (rethrown at once), or an agentd error. */
+function attemptError(route: ModelRoute, err: unknown, ctx: CallContext): AgentdError {
+  const cancelled = ctx.cancellation?.reason;
+  if (cancelled !== undefined) {
+    route.breaker.onIgnored();
+    throw cancelled;
+  }
+  return toAgentdError(err);
+}
 
 /** Tokens a request will use at most: its messages plus its output allowance (256 if unset). */
 function estimateRequest(request: Omit<ChatRequest, 'model'>): number {

@@ -1051,7 +1051,11 @@ export class Runtime {
   }
 
   #retire(task: Task): void {
-    if (task.ticket !== undefined) this.admission.release(task.ticket);
+    if (task.ticket !== undefined) {
+      this.admission.release(task.ticket);
+      // A finished task stays among the recent ones (resume, reads): it keeps no admission.
+      task.ticket = undefined;
+    }
     const record = task.record;
     if (record.status === 'failed' || this.log.isLevelEnabled('debug')) {
       const fields = {

@@ -45,6 +45,18 @@ describe('Cancellation', () => {
     assert.equal(detached.aborted, false);
   });
 
+  it('stops targets added after every earlier one was removed', () => {
+    const cancellation = new Cancellation();
+    const first = new Cancellation();
+    const second = new Cancellation();
+    cancellation.add(first);
+    cancellation.remove(first);
+    cancellation.add(second);
+    cancellation.abortWith(new Error('stop'));
+    assert.equal(first.aborted, false);
+    assert.equal(second.reason?.message, 'stop');
+  });
+
   it('interrupts a sleep', async () => {
     const cancellation = new Cancellation();
     setTimeout(() => cancellation.abortWith(new Error('stop')), 5);
