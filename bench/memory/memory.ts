@@ -72,11 +72,12 @@ function report(name: string, value: number, unit: string, target: string): void
 
 // Adds with precomputed embeddings, and scoped search over one user's 10,000 memories.
 {
-  const memory = await LongTermMemory.open({
-    storage: new SqliteMemoryStorage({ path: join(dir, 'memory.db') }),
-    embedder: new HashingEmbedder({ dimensions: DIM }),
-    maxBatch: 10_000,
-  });
+  const open = (file: string) =>
+    LongTermMemory.open({
+      storage: new SqliteMemoryStorage({ path: join(dir, file) }),
+      embedder: new HashingEmbedder({ dimensions: DIM }),
+      maxBatch: 10_000,
+    });
   const total = 20_000;
   const vectors = clustered(total + 200, 50, DIM);
   const words = ['tea', 'coffee', 'hiking', 'paris', 'meeting', 'budget', 'python', 'garden', 'piano', 'cat'];
@@ -86,15 +87,21 @@ function report(name: string, value: number, unit: string, target: string): void
     metadata: { day: i % 365 },
     embedding: vectors.subarray(i * DIM, (i + 1) * DIM),
   }));
-  const started = performance.now();
-  for (let i = 0; i < total; i += 1000) await memory.add({ tenant_id: 't' }, items.slice(i, i + 1000));
-  const seconds = (performance.now() - started) / 1000;
-  report(
-    'add with precomputed embeddings (batches of 1,000)',
-    Math.round(total / seconds),
-    'memories/s',
-    '≥ 20,000/s',
-  );
+  /** Adds every item to `memory` in batches of 1,000; memories per second. */
+  const addAll = async (memory: LongTermMemory): Promise<number> => {
+    const started = performance.now();
+    for (let i = 0; i < total; i += 1000) await memory.add({ tenant_id: 't' }, items.slice(i, i + 1000));
+    return Math.round(total / ((performance.now() - started) / 1000));
+  };
+  // The first 20,000 of a fresh process run partly before the JIT has optimised the add path (its
+  // first batches take about twice as long): reported for reference. The target is measured as
+  // every other benchmark here is, after that warm-up, on a second new store of its own.
+  const cold = await open('memory-cold.db');
+  const coldRate = await addAll(cold);
+  await cold.close();
+  const memory = await open('memory.db');
+  report('add with precomputed embeddings (batches of 1,000)', await addAll(memory), 'memories/s', '≥ 20,000/s');
+  report('reference: the same adds as the first work of a fresh process', coldRate, 'memories/s', '—');
 
   const queries = vectors.slice(total * DIM);
   for (const mode of ['semantic', 'hybrid'] as const) {
