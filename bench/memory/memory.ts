@@ -100,7 +100,12 @@ function report(name: string, value: number, unit: string, target: string): void
   const coldRate = await addAll(cold);
   await cold.close();
   const memory = await open('memory.db');
-  report('add with precomputed embeddings (batches of 1,000)', await addAll(memory), 'memories/s', '≥ 20,000/s');
+  report(
+    'add with precomputed embeddings (batches of 1,000)',
+    await addAll(memory),
+    'memories/s',
+    '≥ 20,000/s',
+  );
   report('reference: the same adds as the first work of a fresh process', coldRate, 'memories/s', '—');
 
   const queries = vectors.slice(total * DIM);
