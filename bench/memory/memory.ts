@@ -1,7 +1,8 @@
 /**
  * `npm run bench:memory`: the memory targets side by side in one run.
  * - session: append 1,000 messages (target ≤ 5 ms), read the last 20 (target ≤ 20 µs);
- * - add memories with precomputed 384-d embeddings, batched (target ≥ 20,000/s);
+ * - add memories with precomputed 384-d embeddings, batched (target ≥ 20,000/s; measured after the
+ *   same adds warm a first store up, whose rate is reported as the cold reference);
  * - scoped search over 10,000 memories of one user, 384-d (semantic p50 ≤ 1 ms, hybrid ≤ 2 ms);
  * - global ANN over clustered synthetic vectors: HNSW p50 and recall@10 against exact search,
  *   build time and memory. 1,000,000 is the target size; the default here is 100,000
