@@ -11,8 +11,17 @@ describe('provider faults over real sockets', () => {
   let mock: MockLlmServer;
   let agentd: TestAgentd;
 
-  const config = (mockUrl: string, idleMs = 300) => ({
-    providers: { mock: { type: 'mock', base_url: mockUrl } },
+  // `tight` (the same mock) has the short deadlines the timeout tests wait for; everything else
+  // gets deadlines a loaded machine cannot reach, so that counted attempts are the policy's alone.
+  const config = (mockUrl: string, idleMs = 10_000) => ({
+    providers: {
+      mock: { type: 'mock', base_url: mockUrl },
+      tight: {
+        type: 'mock',
+        base_url: mockUrl,
+        timeouts: { headers_ms: 300, first_token_ms: 600, idle_ms: 300 },
+      },
+    },
     models: {
       backup: { provider: 'mock', name: 'backup', input_usd_per_mtok: 1, output_usd_per_mtok: 2 },
       flaky: { provider: 'mock', name: 'mock?fault=500&id=flaky', fallbacks: ['backup'] },
@@ -29,7 +38,7 @@ describe('provider faults over real sockets', () => {
     tiers: { small: ['backup'], medium: ['backup'], large: ['backup'] },
     llm: {
       retry: { max_attempts: 3, base_delay_ms: 10, max_delay_ms: 40, max_retry_after_ms: 3000 },
-      timeouts: { headers_ms: 300, first_token_ms: 600, idle_ms: idleMs },
+      timeouts: { headers_ms: 10_000, first_token_ms: 10_000, idle_ms: idleMs },
       breaker: { min_requests: 3, failure_rate: 0.5, open_ms: 400, window_ms: 60_000 },
     },
     agents: { plain: { model: 'backup', system_prompt: 'Be brief.' } },
@@ -109,7 +118,7 @@ describe('provider faults over real sockets', () => {
   });
 
   it('no response at all: the header timeout fires (per attempt), then a clear timeout error', async () => {
-    const res = await run('mock/mock?fault=hang&id=hang');
+    const res = await run('tight/mock?fault=hang&id=hang');
     assert.equal(res.status, 504);
     assert.equal(res.body.error.code, 'AGENTD_PROVIDER_TIMEOUT');
     assert.equal(res.body.error.details.attempts.length, 3);
@@ -117,14 +126,14 @@ describe('provider faults over real sockets', () => {
   });
 
   it('slow first token: the time-to-first-token limit fires', async () => {
-    const res = await run('mock/mock?ttft_ms=5000&id=slowttft');
+    const res = await run('tight/mock?ttft_ms=5000&id=slowttft');
     assert.equal(res.status, 504);
     assert.equal(res.body.error.code, 'AGENTD_PROVIDER_TIMEOUT');
     assert.match(res.body.error.message, /first token|first-token/);
   });
 
   it('a stream that goes silent mid-answer: the idle timeout fires', async () => {
-    const res = await run('mock/mock?fault=stall&id=stall');
+    const res = await run('tight/mock?fault=stall&id=stall');
     assert.equal(res.status, 504);
     assert.equal(res.body.error.code, 'AGENTD_PROVIDER_TIMEOUT');
     assert.match(res.body.error.message, /silent/);
