@@ -471,11 +471,9 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
   }
 }
 
-/** False when the last three bytes are ASCII: then no UTF-8 sequence is left unfinished. */
+/** False when the last byte is ASCII: then no UTF-8 sequence is left unfinished. */
 function mayEndInsideCharacter(chunk: Buffer): boolean {
-  const length = chunk.length;
-  for (let i = Math.max(0, length - 3); i < length; i++) if (chunk[i]! >= 0x80) return true;
-  return false;
+  return chunk.length > 0 && chunk[chunk.length - 1]! >= 0x80;
 }
 
 function expireHeaders(call: ChatCall): void {

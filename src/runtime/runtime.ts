@@ -1199,7 +1199,6 @@ export class Runtime {
   }
 }
 
-/** The record of a submitted task once it has finished. */
 /** The options of most tasks (none given): one shared object, never written to. */
 const NO_OPTIONS: TaskOptions = Object.freeze({});
 
@@ -1229,6 +1228,7 @@ function taskOptions(request: SubmitRequest, priority: number | undefined): Task
   };
 }
 
+/** The record of a submitted task once it has finished. */
 function finishedRecord(submission: Submission): Promise<TaskRecord> {
   return submission.task.whenFinished();
 }
