@@ -132,7 +132,10 @@ export class Http1Pool {
   #closed = false;
   /** The last TLS session the server gave, offered again by the next connection (no full handshake). */
   tlsSession: Buffer | undefined;
-  /** The last header object serialised and its text: a provider sends the same object every call. */
+  /**
+   * The last frozen header object serialised and its text: a provider sends the same frozen object
+   * with every call. An object that can change is serialised each time.
+   */
   #lastHeaders: Record<string, string> | undefined;
   #lastHeaderText = '';
 
@@ -158,8 +161,15 @@ export class Http1Pool {
       open: this.#open.size,
       idle,
       busy: this.#open.size - idle,
-      queued: this.#queue.length - this.#queueHead,
+      queued: this.#waiting(),
     };
+  }
+
+  /** Exchanges waiting for a connection (an aborted one stays in the queue until its turn). */
+  #waiting(): number {
+    let waiting = 0;
+    for (let i = this.#queueHead; i < this.#queue.length; i++) if (!this.#queue[i]!.done) waiting++;
+    return waiting;
   }
 
   /** Sends one request; the handler sees the reply. Throws only for a request that cannot be written. */
@@ -325,11 +335,17 @@ export class Http1Pool {
       checkToken(name, 'header name');
       if (OWN_HEADERS.has(name.toLowerCase())) continue;
       const line = String(value);
-      if (/[\r\n\0]/.test(line)) throw new TypeError(`header ${name}: a value may not contain CR, LF or NUL`);
+      // Visible ASCII, space and tab: no CR or LF that would split the head, nothing whose bytes
+      // would depend on an encoding.
+      if (!FIELD_VALUE.test(line)) {
+        throw new TypeError(`header ${name}: a value may hold only visible ASCII, space and tab`);
+      }
       text += `${name}: ${line}\r\n`;
     }
-    this.#lastHeaders = headers;
-    this.#lastHeaderText = text;
+    if (Object.isFrozen(headers)) {
+      this.#lastHeaders = headers;
+      this.#lastHeaderText = text;
+    }
     return text;
   }
 }
@@ -339,6 +355,7 @@ function sweep(pool: Http1Pool): void {
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const FIELD_VALUE = /^[\t\x20-\x7e]*$/;
 
 function checkToken(value: string, what: string): void {
   if (!TOKEN.test(value)) throw new TypeError(`${what} ${JSON.stringify(value)} is not an HTTP token`);
@@ -404,8 +421,33 @@ class Exchange implements ResponseController {
     if (this.done) return;
     this.done = true;
     this.connection = undefined;
-    this.handler.onResponseError(this, error);
+    try {
+      this.handler.onResponseError(this, error);
+    } catch (thrown) {
+      handlerThrew('onResponseError', thrown);
+    }
   }
+
+  /** Ends the exchange with its reply complete (once). */
+  end(trailers: ResponseHeaders): void {
+    try {
+      this.handler.onResponseEnd(this, trailers);
+    } catch (thrown) {
+      handlerThrew('onResponseEnd', thrown);
+    }
+  }
+}
+
+/**
+ * A handler threw where no exchange is left to fail (its own error or end callback): reported as
+ * a process warning rather than thrown into a socket listener, which would crash the process.
+ */
+function handlerThrew(callback: string, thrown: unknown): void {
+  const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+  process.emitWarning(error, {
+    type: 'Http1PoolHandlerWarning',
+    detail: `thrown by a handler's ${callback}`,
+  });
 }
 
 enum State {
@@ -459,11 +501,13 @@ class Connection {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
     this.#connectTimer = setTimeout(connectTimedOut, connectTimeoutMs, this, connectTimeoutMs);
-    socket.once(secure ? 'secureConnect' : 'connect', () => this.#connected());
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => this.#onEnd());
-    socket.on('error', (error: Error) => this.#onError(error));
-    socket.on('close', () => this.#onClose());
+    // Shared listeners that find their connection on the socket: no closures per connection.
+    (socket as OwnedSocket)[CONNECTION] = this;
+    socket.once(secure ? 'secureConnect' : 'connect', onSocketConnect);
+    socket.on('data', onSocketData);
+    socket.on('end', onSocketEnd);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
   }
 
   start(exchange: Exchange): void {
@@ -521,7 +565,7 @@ class Connection {
     return this.#closed;
   }
 
-  #connected(): void {
+  connected(): void {
     clearTimeout(this.#connectTimer);
     this.#connectTimer = undefined;
   }
@@ -531,7 +575,7 @@ class Connection {
     this.socket.destroy(new Http1Error('HTTP1_CONNECT_TIMEOUT', `no connection within ${ms} ms`));
   }
 
-  #onData(chunk: Buffer): void {
+  onData(chunk: Buffer): void {
     try {
       this.#parse(chunk);
     } catch (error) {
@@ -544,7 +588,7 @@ class Connection {
     }
   }
 
-  #onEnd(): void {
+  onEnd(): void {
     const exchange = this.#exchange;
     if (exchange !== undefined && this.#state === State.UntilClose) {
       this.#finish(exchange, NO_HEADERS, false);
@@ -558,14 +602,14 @@ class Connection {
     this.socket.destroy();
   }
 
-  #onError(error: Error): void {
+  onError(error: Error): void {
     const exchange = this.#exchange;
     this.#exchange = undefined;
     this.#reusable = false;
     exchange?.fail(error);
   }
 
-  #onClose(): void {
+  onClose(): void {
     clearTimeout(this.#connectTimer);
     this.#state = State.Closed;
     const exchange = this.#exchange;
@@ -724,8 +768,8 @@ class Connection {
       throw parseError(`malformed status line ${JSON.stringify(statusLine.slice(0, 64))}`);
     }
     const minor = statusLine.charCodeAt(7) - 48;
-    const status = Number(statusLine.slice(9, 12));
-    if ((minor !== 0 && minor !== 1) || !Number.isInteger(status) || status < 100) {
+    const status = threeDigits(statusLine, 9);
+    if ((minor !== 0 && minor !== 1) || status < 100) {
       throw parseError(`malformed status line ${JSON.stringify(statusLine.slice(0, 64))}`);
     }
     const headers = lineEnd === -1 ? {} : parseFields(text, lineEnd + 2);
@@ -784,12 +828,49 @@ class Connection {
       this.#state = State.Closed;
       void this.destroy();
     }
-    exchange.handler.onResponseEnd(exchange, trailers);
+    exchange.end(trailers);
   }
+}
+
+const CONNECTION = Symbol('agentd.http1.connection');
+
+interface OwnedSocket extends net.Socket {
+  [CONNECTION]: Connection;
+}
+
+function onSocketConnect(this: OwnedSocket): void {
+  this[CONNECTION].connected();
+}
+
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[CONNECTION].onData(chunk);
+}
+
+function onSocketEnd(this: OwnedSocket): void {
+  this[CONNECTION].onEnd();
+}
+
+function onSocketError(this: OwnedSocket, error: Error): void {
+  this[CONNECTION].onError(error);
+}
+
+function onSocketClose(this: OwnedSocket): void {
+  this[CONNECTION].onClose();
 }
 
 function connectTimedOut(connection: Connection, ms: number): void {
   connection.timedOut(ms);
+}
+
+/** The three decimal digits at `at`, or -1. */
+function threeDigits(text: string, at: number): number {
+  let value = 0;
+  for (let i = at; i < at + 3; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
 function parseError(message: string): Http1Error {
@@ -818,7 +899,8 @@ function parseFields(text: string, from: number): ResponseHeaders {
     const value = text.slice(colon + 1, end).trim();
     start = end + 2;
     if (name === '__proto__') continue;
-    const existing = headers[name];
+    // Own fields only: a header named after an Object.prototype member is a field like any other.
+    const existing = Object.hasOwn(headers, name) ? headers[name] : undefined;
     if (existing === undefined) headers[name] = value;
     else if (typeof existing === 'string') headers[name] = [existing, value];
     else existing.push(value);

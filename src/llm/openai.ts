@@ -95,6 +95,8 @@ export class OpenAICompatibleProvider implements Provider {
     this.#headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
     if (options.apiKey) this.#headers.authorization = `Bearer ${options.apiKey}`;
     Object.assign(this.#headers, options.headers);
+    // Frozen: the connection pool serialises a frozen header object once, not per call.
+    Object.freeze(this.#headers);
     this.#streamUsage = options.streamUsage ?? true;
     const connections = options.connections ?? 128;
     const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
