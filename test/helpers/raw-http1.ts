@@ -1,10 +1,13 @@
+import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import type {
+import {
+  Http1Error,
   Http1Pool,
-  Http1Request,
-  ResponseController,
-  ResponseHandler,
+  type Http1PoolOptions,
+  type Http1Request,
+  type ResponseController,
+  type ResponseHandler,
 } from '../../src/llm/http1-pool.js';
 
 /** One request as a raw HTTP/1.1 server parsed it off the wire. */
@@ -228,4 +231,31 @@ export async function settled(recorded: Exchange, limitMs = 3000): Promise<Excha
 /** A full response as bytes: status line, header lines, blank line, body. */
 export function response(status: string, headers: string[], body = ''): string {
   return `HTTP/1.1 ${status}\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n${body}`;
+}
+
+/** A 200 reply with a two-byte body. */
+export const OK = response('200 OK', ['Content-Length: 2'], 'ok');
+
+/** Runs `body` against a fresh raw server and pool, then closes both. */
+export async function withPool(
+  responder: Responder,
+  options: Http1PoolOptions,
+  body: (server: RawHttpServer, pool: Http1Pool) => Promise<void>,
+): Promise<void> {
+  const server = await RawHttpServer.start(responder);
+  const pool = new Http1Pool(server.origin, options);
+  try {
+    await body(server, pool);
+  } finally {
+    await pool.close();
+    await server.stop();
+  }
+}
+
+/** Asserts the exchange failed exactly once, with an Http1Error of `code`, and never ended. */
+export function assertFailedWith(got: Exchange, code: string, what = ''): void {
+  assert.ok(got.error instanceof Http1Error, `${what}: expected Http1Error ${code}, got ${got.error}`);
+  assert.equal((got.error as Http1Error).code, code, what);
+  assert.equal(got.count('error'), 1, what);
+  assert.equal(got.count('end'), 0, what);
 }

@@ -10,35 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Http1Pool, type Http1PoolOptions } from '../../src/llm/http1-pool.js';
-import {
-  exchange,
-  gate,
-  RawHttpServer,
-  type Responder,
-  response,
-  settled,
-  until,
-} from '../helpers/raw-http1.js';
+import { Http1Pool } from '../../src/llm/http1-pool.js';
+import { exchange, gate, OK, response, settled, until, withPool } from '../helpers/raw-http1.js';
 import { selfSignedCertificate } from '../helpers/tls.js';
-
-/** Runs `body` against a fresh raw server and pool, then closes both. */
-async function withPool(
-  responder: Responder,
-  options: Http1PoolOptions,
-  body: (server: RawHttpServer, pool: Http1Pool) => Promise<void>,
-): Promise<void> {
-  const server = await RawHttpServer.start(responder);
-  const pool = new Http1Pool(server.origin, options);
-  try {
-    await body(server, pool);
-  } finally {
-    await pool.close();
-    await server.stop();
-  }
-}
-
-const OK = response('200 OK', ['Content-Length: 2'], 'ok');
 
 describe('Http1Pool: the request on the wire', () => {
   it('sends the request line, host, the given headers, the body and its content-length', async () => {
