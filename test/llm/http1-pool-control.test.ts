@@ -75,7 +75,26 @@ describe('Http1Pool: abort', () => {
         assert.equal(got.error, reason);
         assert.equal(got.count('error'), 1);
         await until(() => server.closed === 1, 'the server sees the socket close');
+        await until(() => pool.stats.open === 0, 'the pool forgets the socket');
         assert.deepEqual(pool.stats, { open: 0, idle: 0, busy: 0, queued: 0 });
+      },
+    );
+  });
+
+  it('abort inside onResponseStart: no data is delivered, onResponseError once with the reason', async () => {
+    await withPool(
+      (req) => void req.socket.write(response('200 OK', ['Content-Length: 5'], 'hello')),
+      {},
+      async (server, pool) => {
+        const reason = new Error('status not wanted');
+        const got = await settled(
+          exchange(pool, {}, { onResponseStart: (controller) => controller.abort(reason) }),
+        );
+        assert.equal(got.error, reason);
+        assert.equal(got.count('data'), 0);
+        assert.equal(got.count('error'), 1);
+        assert.equal(got.count('end'), 0);
+        await until(() => server.closed === 1, 'the server sees the socket close');
       },
     );
   });
@@ -149,6 +168,23 @@ describe('Http1Pool: pause and resume', () => {
         assert.equal(got.error, null);
         assert.equal(got.body, 'first01234');
         assert.equal(got.count('end'), 1);
+      },
+    );
+  });
+
+  it('pause before the reply (in onRequestStart) holds everything back until resume', async () => {
+    await withPool(
+      (req) => void req.socket.write(response('200 OK', ['Content-Length: 5'], 'hello')),
+      {},
+      async (server, pool) => {
+        const got = exchange(pool, {}, { onRequestStart: (controller) => controller.pause() });
+        await until(() => server.requests.length === 1, 'the request is sent while paused');
+        await delay(100);
+        assert.deepEqual(got.events, ['requestStart'], 'nothing delivered while paused');
+        got.controller?.resume();
+        await settled(got);
+        assert.equal(got.statusCode, 200);
+        assert.equal(got.body, 'hello');
       },
     );
   });

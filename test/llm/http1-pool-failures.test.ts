@@ -157,8 +157,26 @@ describe('Http1Pool: servers that close, reset or refuse', () => {
       assert.equal((got.error as NodeJS.ErrnoException | null)?.code, 'ECONNREFUSED', String(got.error));
       assert.equal(got.count('error'), 1);
       assert.equal(got.count('responseStart'), 0);
-      // A refused connect leaves the pool usable and holding nothing.
+      // A refused connect leaves the pool holding nothing.
+      await until(() => pool.stats.open === 0, 'the pool forgets the refused socket');
       assert.deepEqual(pool.stats, { open: 0, idle: 0, busy: 0, queued: 0 });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('with connections=1, every queued exchange to a refusing origin fails with ECONNREFUSED (none hangs)', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as import('node:net').AddressInfo;
+    await new Promise((resolve) => probe.close(resolve));
+    const pool = new Http1Pool(`http://127.0.0.1:${port}`, { connections: 1 });
+    try {
+      const sent = [0, 1, 2].map((i) => exchange(pool, { path: `/${i}` }));
+      for (const got of sent) {
+        await settled(got);
+        assert.equal((got.error as NodeJS.ErrnoException | null)?.code, 'ECONNREFUSED', String(got.error));
+      }
     } finally {
       await pool.close();
     }
