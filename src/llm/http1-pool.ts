@@ -130,6 +130,8 @@ export class Http1Pool {
   #queueHead = 0;
   #sweeper: NodeJS.Timeout | undefined;
   #closed = false;
+  /** The last TLS session the server gave, offered again by the next connection (no full handshake). */
+  tlsSession: Buffer | undefined;
   /** The last header object serialised and its text: a provider sends the same object every call. */
   #lastHeaders: Record<string, string> | undefined;
   #lastHeaderText = '';
@@ -270,15 +272,23 @@ export class Http1Pool {
 
   #connect(): Connection | undefined {
     if (this.#open.size >= this.#limit) return undefined;
-    const socket = this.#secure
-      ? tls.connect({
-          host: this.#hostname,
-          port: this.#port,
-          servername: net.isIP(this.#hostname) === 0 ? this.#hostname : undefined,
-          ALPNProtocols: ['http/1.1'],
-          ...(this.#ca === undefined ? {} : { ca: this.#ca }),
-        })
-      : net.connect({ host: this.#hostname, port: this.#port });
+    let socket: net.Socket;
+    if (this.#secure) {
+      const secure = tls.connect({
+        host: this.#hostname,
+        port: this.#port,
+        servername: net.isIP(this.#hostname) === 0 ? this.#hostname : undefined,
+        ALPNProtocols: ['http/1.1'],
+        ...(this.#ca === undefined ? {} : { ca: this.#ca }),
+        ...(this.tlsSession === undefined ? {} : { session: this.tlsSession }),
+      });
+      secure.on('session', (session: Buffer) => {
+        this.tlsSession = session;
+      });
+      socket = secure;
+    } else {
+      socket = net.connect({ host: this.#hostname, port: this.#port });
+    }
     const connection = new Connection(this, socket, this.#secure, this.#keepAliveMs, this.#connectTimeoutMs);
     this.#open.add(connection);
     return connection;
