@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import type { TLSSocket } from 'node:tls';
 import { Http1Pool } from '../../src/llm/http1-pool.js';
 import { exchange, gate, OK, response, settled, until, withPool } from '../helpers/raw-http1.js';
 import { selfSignedCertificate } from '../helpers/tls.js';
@@ -582,6 +583,13 @@ describe('Http1Pool: node:http and https servers', () => {
       res.end();
       return;
     }
+    if (req.url === '/close') {
+      // Each reply closes its connection; the header says whether this TLS connection resumed a session.
+      const resumed = 'isSessionReused' in req.socket ? (req.socket as TLSSocket).isSessionReused() : false;
+      res.writeHead(200, { connection: 'close', 'x-resumed': String(resumed), 'content-length': '2' });
+      res.end('ok');
+      return;
+    }
     const body = JSON.stringify({ method: req.method, url: req.url, body: Buffer.concat(chunks).toString() });
     res.writeHead(200, { 'content-type': 'application/json', 'x-echo': String(req.headers['x-echo']) });
     res.end(body);
@@ -674,13 +682,35 @@ describe('Http1Pool: node:http and https servers', () => {
     });
   }
 
-  it('refuses an https server whose certificate the ca option does not vouch for', async () => {
+  it('a new TLS connection resumes the session the server gave an earlier one, and still works', async () => {
+    const pool = new Http1Pool(origin('https'), { ca, connections: 1 });
+    try {
+      const resumed: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await pool.request({ method: 'GET', path: '/close', headers: {} });
+        assert.equal(res.statusCode, 200);
+        assert.equal(res.body.toString(), 'ok');
+        resumed.push(String(res.headers['x-resumed']));
+        // The server closed the connection; wait until the pool has let it go.
+        await until(() => pool.stats.open === 0, 'the pool drops the closed connection');
+      }
+      assert.equal(resumed[0], 'false');
+      assert.deepEqual(resumed.slice(1), ['true', 'true']);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('refuses an https server whose certificate the ca option does not vouch for, every time', async () => {
     const pool = new Http1Pool(origin('https'));
     try {
-      await assert.rejects(
-        pool.request({ method: 'GET', path: '/echo', headers: {} }),
-        (error: NodeJS.ErrnoException) => /SELF_SIGNED|UNABLE_TO_VERIFY/.test(String(error.code)),
-      );
+      // Twice: a session from a refused handshake must not let a later connection skip verification.
+      for (let i = 0; i < 2; i++) {
+        await assert.rejects(
+          pool.request({ method: 'GET', path: '/echo', headers: {} }),
+          (error: NodeJS.ErrnoException) => /SELF_SIGNED|UNABLE_TO_VERIFY/.test(String(error.code)),
+        );
+      }
     } finally {
       await pool.close();
     }
