@@ -238,6 +238,32 @@ describe('Http1Pool: response framing', () => {
     );
   });
 
+  it('delivers a 256 KiB binary body byte for byte, chunked in uneven sizes and written in uneven pieces', async () => {
+    const body = Buffer.alloc(256 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7919 + (i >> 8)) & 0xff;
+    const framed: Buffer[] = [Buffer.from(response('200 OK', ['Transfer-Encoding: chunked']))];
+    for (let at = 0, size = 1; at < body.length; at += size, size = (size * 31 + 17) % 9000 || 1) {
+      const piece = body.subarray(at, at + size);
+      framed.push(Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n'));
+    }
+    framed.push(Buffer.from('0\r\n\r\n'));
+    const wire = Buffer.concat(framed);
+    await withPool(
+      async (req) => {
+        for (let at = 0, size = 1; at < wire.length; at += size, size = (size * 13 + 5) % 20000 || 1) {
+          req.socket.write(wire.subarray(at, at + size));
+          if (at % 7 === 0) await delay(0);
+        }
+      },
+      {},
+      async (_server, pool) => {
+        const got = await settled(exchange(pool), 8000);
+        assert.equal(got.error, null);
+        assert.ok(Buffer.concat(got.chunks).equals(body));
+      },
+    );
+  });
+
   it('ignores chunk extensions', async () => {
     const reply = response(
       '200 OK',
@@ -532,6 +558,26 @@ describe('Http1Pool: the connection cap', () => {
         held.get('/3')?.open();
         for (const got of sent) assert.equal((await settled(got)).body, 'ok');
         assert.equal(server.accepted, 2);
+      },
+    );
+  });
+
+  it('50 concurrent requests over connections=8 all complete, on at most 8 sockets', async () => {
+    await withPool(
+      async (req) => {
+        await delay(Number(req.path.slice(1)) % 3);
+        req.socket.write(response('200 OK', ['Content-Length: ' + req.path.length], req.path));
+      },
+      { connections: 8 },
+      async (server, pool) => {
+        const sent = Array.from({ length: 50 }, (_, i) => exchange(pool, { path: `/${i}` }));
+        for (const [i, got] of sent.entries()) {
+          await settled(got);
+          assert.equal(got.error, null);
+          assert.equal(got.body, `/${i}`);
+        }
+        assert.ok(server.accepted <= 8, `accepted ${server.accepted}`);
+        assert.deepEqual(pool.stats, { open: server.accepted, idle: server.accepted, busy: 0, queued: 0 });
       },
     );
   });
