@@ -133,87 +133,198 @@ function settleTask(task: Task, deps: LoopDeps, timer: TimerEntry): void {
   }
 }
 
-async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: LoopDeps): Promise<string> {
-  const record = task.record;
-  const options = record.options;
-  const toolNames =
-    options.tools === undefined ? agent.tools : agent.tools.filter((name) => options.tools!.includes(name));
-  const allowed = options.tools === undefined ? agent.allowedTools : new Set(toolNames);
-  const specs = deps.registry.specs(toolNames);
-  const selector: ModelSelector = {
-    model: options.model,
-    tier: options.tier as ModelSelector['tier'],
-    mode: options.mode as ModelSelector['mode'],
-  };
-  let chain = deps.router.resolve(selector, agent.model);
-  let tier = limits.stepDown ? tierOf(selector, agent.model) : undefined;
-
-  const messages: ChatMessage[] = [{ role: 'system', content: agent.systemPrompt }];
-  if (agent.recall !== undefined && deps.memory !== undefined) {
-    const recalled = await recallForInput(
-      deps.memory,
-      agent.recall,
-      { tenantId: record.tenant_id, userId: record.user_id, agent: agent.name },
-      record.input,
-      task.cancellation.signal,
-      task.span,
-    );
-    task.events.append('memory.recalled', { memories: recalled.memories, tokens: recalled.tokens });
-    if (recalled.content !== undefined) messages.push({ role: 'system', content: recalled.content });
+/**
+ * The agent loop for one task: context, then model calls and tool rounds until an answer. Never
+ * throws synchronously; a stop with partial output rejects with `PartialStop`.
+ */
+function converse(task: Task, agent: Agent, limits: TaskLimits, deps: LoopDeps): Promise<string> {
+  try {
+    const conversation = new Conversation(task, agent, limits, deps);
+    if (!conversation.needsContext) return conversation.begin();
+    return conversation.loadContext().then(conversation.begin);
+  } catch (err) {
+    return Promise.reject(err);
   }
-  let session: SessionUsage | undefined;
-  if (record.session_id !== null) {
-    if (agent.compaction !== undefined) await compactSession(task, agent.compaction, chain, deps);
-    const window = await deps.store.sessionWindow(
-      record.session_id,
-      agent.windowMessages,
-      agent.windowTokens,
+}
+
+/**
+ * One task's conversation with its model, as a promise chain: while the model answers, the task
+ * holds this object, not a suspended async frame (a generator and its registers, ≈ 600 B per
+ * task in flight; discuss/0011). The messages array grows in place and is the request's.
+ */
+class Conversation {
+  readonly #task: Task;
+  readonly #agent: Agent;
+  readonly #limits: TaskLimits;
+  readonly #deps: LoopDeps;
+  readonly #allowed: ReadonlySet<string>;
+  readonly #messages: ChatMessage[];
+  /** The messages this task adds to its session: the input, then every reply and tool result. */
+  readonly #produced: ChatMessage[] = [];
+  /** One request object for every iteration. */
+  readonly #request: Omit<ChatRequest, 'model'>;
+  readonly #callContext: CallContext;
+  readonly #cacheable: boolean;
+  #chain: ModelRoute[];
+  #tier: Tier | undefined;
+  #session: SessionUsage | undefined;
+  #lastText: string | null = null;
+  #toolContext: ToolRunContext | undefined;
+  #iteration = 0;
+  /** The current model call's span (tracing on). */
+  #span: Span | undefined;
+  #cached = false;
+
+  constructor(task: Task, agent: Agent, limits: TaskLimits, deps: LoopDeps) {
+    this.#task = task;
+    this.#agent = agent;
+    this.#limits = limits;
+    this.#deps = deps;
+    const options = task.record.options;
+    const toolNames =
+      options.tools === undefined ? agent.tools : agent.tools.filter((name) => options.tools!.includes(name));
+    this.#allowed = options.tools === undefined ? agent.allowedTools : new Set(toolNames);
+    const specs = deps.registry.specs(toolNames);
+    const selector: ModelSelector = {
+      model: options.model,
+      tier: options.tier as ModelSelector['tier'],
+      mode: options.mode as ModelSelector['mode'],
+    };
+    this.#chain = deps.router.resolve(selector, agent.model);
+    this.#tier = limits.stepDown ? tierOf(selector, agent.model) : undefined;
+    this.#messages = [{ role: 'system', content: agent.systemPrompt }];
+    const request: Omit<ChatRequest, 'model'> = { messages: this.#messages };
+    if (specs.length > 0) request.tools = specs;
+    if (agent.temperature !== undefined) request.temperature = agent.temperature;
+    if (limits.maxOutputTokens !== undefined) request.maxTokens = limits.maxOutputTokens;
+    this.#request = request;
+    this.#callContext = { cancellation: task.cancellation, sink: task };
+    this.#cacheable =
+      deps.responses !== undefined && ResponseCache.cacheable(request, agent.cache || options.cache === true);
+  }
+
+  /** Recalled memories or a session window come before the input. */
+  get needsContext(): boolean {
+    return (
+      (this.#agent.recall !== undefined && this.#deps.memory !== undefined) ||
+      this.#task.record.session_id !== null
     );
-    for (const message of window) messages.push(message);
-    if (limits.sessionMaxTokens !== undefined || limits.sessionMaxUsd !== undefined) {
-      const stored = await deps.store.getSession(record.session_id);
-      session = { tokens: stored?.tokens_used ?? 0, usd: stored?.usd_used ?? 0 };
+  }
+
+  async loadContext(): Promise<void> {
+    const task = this.#task;
+    const record = task.record;
+    const agent = this.#agent;
+    const deps = this.#deps;
+    if (agent.recall !== undefined && deps.memory !== undefined) {
+      const recalled = await recallForInput(
+        deps.memory,
+        agent.recall,
+        { tenantId: record.tenant_id, userId: record.user_id, agent: agent.name },
+        record.input,
+        task.cancellation.signal,
+        task.span,
+      );
+      task.events.append('memory.recalled', { memories: recalled.memories, tokens: recalled.tokens });
+      if (recalled.content !== undefined) this.#messages.push({ role: 'system', content: recalled.content });
     }
-  }
-  const userMessage: ChatMessage = { role: 'user', content: record.input };
-  messages.push(userMessage);
-  const produced: ChatMessage[] = [userMessage];
-  let lastText: string | null = null;
-  let toolContext: ToolRunContext | undefined;
-
-  // One request object for every iteration: `messages` grows in place.
-  const request: Omit<ChatRequest, 'model'> = { messages };
-  if (specs.length > 0) request.tools = specs;
-  if (agent.temperature !== undefined) request.temperature = agent.temperature;
-  if (limits.maxOutputTokens !== undefined) request.maxTokens = limits.maxOutputTokens;
-  const callContext: CallContext = { cancellation: task.cancellation, sink: task };
-
-  for (let iteration = 1; iteration <= limits.maxIterations; iteration++) {
-    record.iterations = iteration;
-    if (iteration > 1) await reserveTokens(task, messages, limits, deps, lastText);
-    task.events.append('llm.started', iterationData(iteration));
-    // Tracing off (no task span): no attributes object, no span.
-    const span =
-      task.span === undefined
-        ? undefined
-        : deps.tracing.startChild(task.span, 'llm.call', { 'agentd.iteration': iteration }, SpanKind.CLIENT);
-    if (span !== undefined) callContext.traceparent = traceparentOf(span);
-    let call: LlmCall;
-    let cached = false;
-    try {
-      if (
-        deps.responses !== undefined &&
-        ResponseCache.cacheable(request, agent.cache || options.cache === true)
-      ) {
-        ({ call, cached } = await cachedChat(task, chain, request, callContext, deps, deps.responses));
-      } else {
-        call = await deps.router.chat(chain, request, callContext);
+    if (record.session_id !== null) {
+      if (agent.compaction !== undefined) await compactSession(task, agent.compaction, this.#chain, deps);
+      const window = await deps.store.sessionWindow(
+        record.session_id,
+        agent.windowMessages,
+        agent.windowTokens,
+      );
+      for (const message of window) this.#messages.push(message);
+      const limits = this.#limits;
+      if (limits.sessionMaxTokens !== undefined || limits.sessionMaxUsd !== undefined) {
+        const stored = await deps.store.getSession(record.session_id);
+        this.#session = { tokens: stored?.tokens_used ?? 0, usd: stored?.usd_used ?? 0 };
       }
-    } catch (err) {
-      endSpan(span, {}, toAgentdError(err));
-      throw err;
     }
-    if (span !== undefined) endSpan(span, llmSpanAttributes(call, chain), null);
+  }
+
+  /** Adds the input and makes the first model call. */
+  readonly begin = (): Promise<string> => {
+    const userMessage: ChatMessage = { role: 'user', content: this.#task.record.input };
+    this.#messages.push(userMessage);
+    this.#produced.push(userMessage);
+    return this.#next();
+  };
+
+  /** The next iteration: its token reservation (after the first), then its model call. */
+  #next(): Promise<string> {
+    const iteration = ++this.#iteration;
+    const limits = this.#limits;
+    if (iteration > limits.maxIterations) {
+      return Promise.reject(
+        new PartialStop(
+          new MaxIterationsError(
+            `agent "${this.#agent.name}" did not finish within ${limits.maxIterations} iterations`,
+            { details: { limit: 'max_iterations', max_iterations: limits.maxIterations } },
+          ),
+          this.#lastText,
+        ),
+      );
+    }
+    this.#task.record.iterations = iteration;
+    if (iteration === 1) return this.#call();
+    return reserveTokens(this.#task, this.#messages, limits, this.#deps, this.#lastText).then(this.#call);
+  }
+
+  /** One model call; the conversation goes on in `#answered` when it is in. */
+  readonly #call = (): Promise<string> => {
+    const task = this.#task;
+    const deps = this.#deps;
+    try {
+      task.events.append('llm.started', iterationData(this.#iteration));
+      // Tracing off (no task span): no attributes object, no span.
+      const span =
+        task.span === undefined
+          ? undefined
+          : deps.tracing.startChild(
+              task.span,
+              'llm.call',
+              { 'agentd.iteration': this.#iteration },
+              SpanKind.CLIENT,
+            );
+      this.#span = span;
+      if (span !== undefined) this.#callContext.traceparent = traceparentOf(span);
+      if (this.#cacheable) {
+        return cachedChat(task, this.#chain, this.#request, this.#callContext, deps, deps.responses!).then(
+          this.#answeredFromCache,
+          this.#callFailed,
+        );
+      }
+      return deps.router
+        .chat(this.#chain, this.#request, this.#callContext)
+        .then(this.#answered, this.#callFailed);
+    } catch (err) {
+      return this.#callFailed(err);
+    }
+  };
+
+  readonly #callFailed = (err: unknown): Promise<never> => {
+    endSpan(this.#span, {}, toAgentdError(err));
+    return Promise.reject(err);
+  };
+
+  readonly #answeredFromCache = (reply: { call: LlmCall; cached: boolean }): Promise<string> => {
+    this.#cached = reply.cached;
+    return this.#answered(reply.call);
+  };
+
+  /** A model reply: usage and events, then the answer or a tool round and the next iteration. */
+  readonly #answered = async (call: LlmCall): Promise<string> => {
+    const task = this.#task;
+    const record = task.record;
+    const deps = this.#deps;
+    const limits = this.#limits;
+    const iteration = this.#iteration;
+    const cached = this.#cached;
+    this.#cached = false;
+    if (this.#span !== undefined) endSpan(this.#span, llmSpanAttributes(call, this.#chain), null);
+    this.#span = undefined;
     deps.metrics.costSeries(record.tenant_id, call.model).inc(call.costUsd);
     const result = call.result;
     task.providerMs += call.durationMs;
@@ -234,9 +345,9 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
     task.events.append('llm.completed', completed);
     const assistant: ChatMessage = { role: 'assistant', content: result.content };
     if (result.toolCalls.length > 0) assistant.tool_calls = result.toolCalls;
-    messages.push(assistant);
-    produced.push(assistant);
-    if (result.content !== null && result.content !== '') lastText = result.content;
+    this.#messages.push(assistant);
+    this.#produced.push(assistant);
+    if (result.content !== null && result.content !== '') this.#lastText = result.content;
 
     const ticket = task.ticket;
     // The local backend settles synchronously: no await (and no microtask turn) for it.
@@ -245,9 +356,10 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
     const spentShared = settled instanceof Promise ? await settled : settled;
     if (result.toolCalls.length === 0) {
       // The answer is in: a budget reached by this last call does not take it back.
-      persistSession(task, produced, deps.store);
+      persistSession(task, this.#produced, deps.store);
+      const agent = this.#agent;
       if (agent.extraction !== undefined && deps.memory !== undefined) {
-        await extractFacts(task, agent.extraction, agent.name, chain, produced, {
+        await extractFacts(task, agent.extraction, agent.name, this.#chain, this.#produced, {
           router: deps.router,
           memory: deps.memory,
           admission: deps.admission,
@@ -256,67 +368,69 @@ async function converse(task: Task, agent: Agent, limits: TaskLimits, deps: Loop
       return result.content ?? '';
     }
     const spent =
-      spentBudget(limits, record, session) ??
+      spentBudget(limits, record, this.#session) ??
       (spentShared === undefined ? undefined : sharedBudgetError(spentShared));
-    if (spent !== undefined) throw new PartialStop(spent, lastText);
-    if (tier !== undefined && nearingBudget(limits, record)) {
-      const cheaper = cheaperTier(tier);
+    if (spent !== undefined) throw new PartialStop(spent, this.#lastText);
+    if (this.#tier !== undefined && nearingBudget(limits, record)) {
+      const cheaper = cheaperTier(this.#tier);
       if (cheaper !== undefined) {
-        tier = cheaper;
-        chain = stepDown(deps.router, cheaper, chain);
+        this.#tier = cheaper;
+        this.#chain = stepDown(deps.router, cheaper, this.#chain);
         task.events.append('llm.stepped_down', { tier: cheaper, reason: 'budget' });
       }
     }
-
-    if (toolContext === undefined) {
-      const toolSpans = new Map<string, Span>();
-      toolContext = {
-        allowed,
-        cancellation: task.cancellation,
-        taskId: record.id,
-        tenantId: record.tenant_id,
-        userId: record.user_id,
-        sessionId: record.session_id,
-        agent: agent.name,
-        timeoutMs: agent.toolTimeoutMs,
-        maxParallel: agent.maxParallelTools,
-        onStart: (toolCall) => {
-          task.events.append('tool.started', {
-            id: toolCall.id,
-            name: toolCall.function.name,
-            arguments: toolCall.function.arguments,
-          });
-          const span = deps.tracing.startChild(task.span, 'tool.call', {
-            'agentd.tool': toolCall.function.name,
-          });
-          if (span !== undefined) toolSpans.set(toolCall.id, span);
-        },
-        onEnd: (outcome) => {
-          task.events.append('tool.completed', toolEventData(outcome));
-          const span = toolSpans.get(outcome.id);
-          if (span !== undefined) {
-            toolSpans.delete(outcome.id);
-            endSpan(span, { 'agentd.tool.ok': outcome.ok }, outcome.error);
-          }
-        },
-      };
-    }
     const started = performance.now();
-    const outcomes = await deps.tools.run(result.toolCalls, toolContext);
+    const outcomes = await deps.tools.run(result.toolCalls, this.#tools());
     task.toolMs += performance.now() - started;
     record.tool_calls += outcomes.length;
     for (const outcome of outcomes) {
       const message: ChatMessage = { role: 'tool', tool_call_id: outcome.id, content: outcome.content };
-      messages.push(message);
-      produced.push(message);
+      this.#messages.push(message);
+      this.#produced.push(message);
     }
+    return this.#next();
+  };
+
+  /** The tools' context, made at the first tool round. */
+  #tools(): ToolRunContext {
+    if (this.#toolContext !== undefined) return this.#toolContext;
+    const task = this.#task;
+    const record = task.record;
+    const agent = this.#agent;
+    const tracing = this.#deps.tracing;
+    const toolSpans = new Map<string, Span>();
+    this.#toolContext = {
+      allowed: this.#allowed,
+      cancellation: task.cancellation,
+      taskId: record.id,
+      tenantId: record.tenant_id,
+      userId: record.user_id,
+      sessionId: record.session_id,
+      agent: agent.name,
+      timeoutMs: agent.toolTimeoutMs,
+      maxParallel: agent.maxParallelTools,
+      onStart: (toolCall) => {
+        task.events.append('tool.started', {
+          id: toolCall.id,
+          name: toolCall.function.name,
+          arguments: toolCall.function.arguments,
+        });
+        const span = tracing.startChild(task.span, 'tool.call', {
+          'agentd.tool': toolCall.function.name,
+        });
+        if (span !== undefined) toolSpans.set(toolCall.id, span);
+      },
+      onEnd: (outcome) => {
+        task.events.append('tool.completed', toolEventData(outcome));
+        const span = toolSpans.get(outcome.id);
+        if (span !== undefined) {
+          toolSpans.delete(outcome.id);
+          endSpan(span, { 'agentd.tool.ok': outcome.ok }, outcome.error);
+        }
+      },
+    };
+    return this.#toolContext;
   }
-  throw new PartialStop(
-    new MaxIterationsError(`agent "${agent.name}" did not finish within ${limits.maxIterations} iterations`, {
-      details: { limit: 'max_iterations', max_iterations: limits.maxIterations },
-    }),
-    lastText,
-  );
 }
 
 /**
