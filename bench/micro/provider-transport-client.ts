@@ -28,6 +28,8 @@ export interface ClientRequest {
   slowModel: string;
   concurrency: number;
   warmup: number;
+  /** Memory: most requests opened and still without response headers. */
+  openWindow: number;
   /** Longest wait for every request's first body bytes. */
   deadlineMs: number;
 }
@@ -43,7 +45,8 @@ export interface MemoryResult {
   rss_kib_per_request: number;
   heap_kib_per_request: number;
   external_kib_per_request: number;
-  /** From the first send to the last request's first body bytes. */
+  /** From the first send to the last send, and to the last request's first body bytes. */
+  sent_ms: number;
   open_ms: number;
 }
 
@@ -64,6 +67,7 @@ export function chatBody(model: string, stream: boolean): string {
 
 /** Counts what happens to the requests of one phase; one `Tracked` object per request. */
 class Tally {
+  heads = 0;
   streaming = 0;
   ended = 0;
   failed = 0;
@@ -80,6 +84,10 @@ class Tracked implements Exchange {
 
   constructor(tally: Tally) {
     this.#tally = tally;
+  }
+
+  onHead(): void {
+    this.#tally.heads++;
   }
 
   onBody(): void {
@@ -130,6 +138,7 @@ function closedLoop(transport: Transport, body: string, requests: number, concur
 async function referenceBytes(transport: Transport, body: string, stream: boolean): Promise<number> {
   return new Promise((resolve, reject) => {
     transport.send(body, {
+      onHead() {},
       onBody() {},
       onEnd(status, bytes, last) {
         const text = last?.toString('utf8') ?? '';
@@ -177,7 +186,18 @@ async function memory(request: ClientRequest): Promise<MemoryResult> {
   const before = process.memoryUsage();
   const tally = new Tally();
   const start = performance.now();
-  for (let i = 0; i < request.inflight; i++) transport.send(body, new Tracked(tally));
+  // At most `openWindow` requests without response headers at a time: a burst of thousands of
+  // connects overflows the mock's accept queue (Node's listen backlog, 511), and the kernel then
+  // drops or resets connections (dropped SYNs come back after 1, 3, 7, 15 s).
+  let sent = 0;
+  while (sent < request.inflight && tally.failed + tally.ended === 0) {
+    while (sent < request.inflight && sent - tally.heads - tally.failed < request.openWindow) {
+      transport.send(body, new Tracked(tally));
+      sent++;
+    }
+    await sleep(1);
+  }
+  const sentMs = performance.now() - start;
   const deadline = Date.now() + request.deadlineMs;
   while (tally.streaming < request.inflight && tally.failed + tally.ended === 0 && Date.now() < deadline)
     await sleep(5);
@@ -195,6 +215,7 @@ async function memory(request: ClientRequest): Promise<MemoryResult> {
     rss_kib_per_request: kib(after.rss - before.rss),
     heap_kib_per_request: kib(after.heapUsed - before.heapUsed),
     external_kib_per_request: kib(after.external - before.external),
+    sent_ms: sentMs,
     open_ms: openMs,
   };
 }

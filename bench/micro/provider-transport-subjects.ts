@@ -20,6 +20,8 @@ export const SUBJECT_LABELS: Record<SubjectName, string> = {
 
 /** What the driver learns about one request; the same object whatever the transport. */
 export interface Exchange {
+  /** The response head arrived (called once). */
+  onHead(): void;
   /** The first body bytes arrived (called once). */
   onBody(): void;
   /** The response ended: its status, body bytes, and last body chunk. */
@@ -65,6 +67,7 @@ class CountingHandler {
   onResponseStart(controller: Controller, statusCode: number): void {
     controller.rawHeaders = null;
     this.#status = statusCode;
+    this.#exchange.onHead();
   }
 
   onResponseData(_controller: Controller, chunk: Buffer): void {
@@ -127,6 +130,7 @@ function nodeHttpTransport(origin: string, connections: number): Transport {
       const req = httpRequest(
         { agent, hostname: url.hostname, port: url.port, method: 'POST', path: PATH, headers },
         (res) => {
+          exchange.onHead();
           let bytes = 0;
           let last: Buffer | undefined;
           res.on('data', (chunk: Buffer) => {
@@ -175,6 +179,7 @@ function netSocketTransport(origin: string): Transport {
           const end = chunk.indexOf(HEAD_END);
           if (end === -1) return;
           state = 1;
+          exchange.onHead();
           if (end + HEAD_END.length === chunk.length) return;
         }
         state = 2;

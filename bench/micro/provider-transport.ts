@@ -11,7 +11,8 @@
  *    streamed replies: one process per subject, warmed up, then alternating rounds; CPU is the
  *    client process's `process.cpuUsage()` over the round.
  *
- * Options: --rounds N (6)  --requests N (4000)  --sizes 1000,10000  --memory-rounds N (1)
+ * Options: --rounds N (6)  --requests N (4000)  --sizes 1000,10000  --memory-rounds N (2)  --open-window N (256)
+ *          --slow-model 'mock?interval_ms=5000&tokens=20' (the slow mock's scenario per request)
  *          --only undici,node-http,http1pool,net-socket
  */
 import { type ChildProcess, fork } from 'node:child_process';
@@ -30,7 +31,9 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '6' },
     requests: { type: 'string', default: '4000' },
     sizes: { type: 'string', default: '1000,10000' },
-    'memory-rounds': { type: 'string', default: '1' },
+    'memory-rounds': { type: 'string', default: '2' },
+    'open-window': { type: 'string', default: '256' },
+    'slow-model': { type: 'string', default: 'mock?interval_ms=5000&tokens=20' },
     only: { type: 'string' },
   },
 });
@@ -47,11 +50,16 @@ const throughputSubjects = subjects.filter((subject) => subject !== 'net-socket'
 /** bench:peers' slow streaming mock (its 10,000-in-flight workload): first token after 1 s, then one every 200 ms. */
 const SLOW_MOCK = ['--ttft-ms', '1000', '--interval-ms', '200', '--tokens', '5'];
 /**
- * Same cadence, more tokens (≈ 21 s per stream), so that every request is still open when the
- * last one gets its first bytes; the client exits right after the reading.
+ * The same first token after 1 s, then one every 5 s (≈ 96 s per stream), so that every request
+ * is still open when the last one gets its first bytes (the client exits right after the reading).
+ * bench:peers' 200 ms cadence is 50,000 writes/s at 10,000 in flight: on a shared 2-core machine
+ * the mock then falls so far behind that opening 10,000 requests took over 100 s (`--slow-model`
+ * to try it).
  */
-const SLOW_MODEL = 'mock?tokens=100';
+const SLOW_MODEL = values['slow-model'];
 const CONCURRENCY = 16;
+/** Memory: most requests opened and without response headers yet (below the mock's listen backlog, 511). */
+const OPEN_WINDOW = Number(values['open-window']);
 const CLIENT = join(new URL('.', import.meta.url).pathname, 'provider-transport-client.ts');
 
 const machine = describeMachine();
@@ -70,6 +78,7 @@ function clientRequest(mode: ClientRequest['mode'], subject: SubjectName, inflig
     slowModel: SLOW_MODEL,
     concurrency: CONCURRENCY,
     warmup: mode === 'memory' ? 200 : 2000,
+    openWindow: OPEN_WINDOW,
     deadlineMs: 60_000,
   };
 }
@@ -95,7 +104,7 @@ for (const size of SIZES) {
         'failed' in outcome
           ? `FAILED ${outcome.failed}`
           : `${round(outcome.rss_kib_per_request)} KiB RSS/request (heap ${round(outcome.heap_kib_per_request)}), ` +
-            `${outcome.streaming}/${size} streaming in ${Math.round(outcome.open_ms)} ms, ${outcome.ended} ended` +
+            `${outcome.streaming}/${size} streaming (sent in ${Math.round(outcome.sent_ms)} ms, all streaming at ${Math.round(outcome.open_ms)} ms), ${outcome.ended} ended` +
             (outcome.errors.length > 0 ? `, errors: ${outcome.errors.join('; ')}` : '');
       console.log(`memory ${size} round ${r + 1} ${subject}: ${line}`);
     }
