@@ -1,5 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
-import { type buildConnector, type Dispatcher, Pool } from 'undici';
+import { type buildConnector, Pool } from 'undici';
 import {
   type AgentdError,
   ProviderProtocolError,
@@ -9,6 +9,13 @@ import {
 import type { AbortTarget, Cancellation } from '../lib/cancellation.js';
 import { coarseTimer, type TimerEntry } from '../lib/coarse-timer.js';
 import { ChatStreamAssembler, resultFromCompletion } from './chat-stream.js';
+import {
+  Http1Pool,
+  type Http1Request,
+  type ResponseController,
+  type ResponseHandler,
+  type ResponseHeaders,
+} from './http1-pool.js';
 import {
   classifyHttpError,
   classifyTransportError,
@@ -51,7 +58,7 @@ export interface OpenAICompatibleOptions {
   streamUsage?: boolean;
 }
 
-/** Extra time given to undici's own header/body timeouts, which only back up agentd's. */
+/** Extra time given to undici's own header/body timeouts (HTTP/2), which only back up agentd's. */
 const BACKSTOP_MS = 5_000;
 /** undici's headers and body timeouts: later than any of agentd's own deadlines for the call. */
 function backstopMs(timeouts: CallTimeouts): number {
@@ -63,19 +70,22 @@ const MAX_ERROR_BODY = 64 * 1024;
 
 /**
  * A provider for any OpenAI-compatible chat completions endpoint (OpenAI, DeepSeek, Ollama,
- * vLLM, llama.cpp server, agentd's own mock). One undici Pool per provider keeps connections
- * alive. Requests go through undici's handler API: no AbortSignal and no body stream per call,
- * which measured tens of microseconds each; streamed replies are parsed chunk by chunk and
- * never re-copied.
+ * vLLM, llama.cpp server, agentd's own mock). Over HTTP/1.1 (the default) agentd's own keep-alive
+ * client carries the calls (`Http1Pool`, discuss/0011: a third of undici's memory per call in
+ * flight); with `http2: true`, an undici Pool multiplexes them. Either way a call is a handler:
+ * no AbortSignal and no body stream per call, which measured tens of microseconds each; streamed
+ * replies are parsed chunk by chunk and never re-copied.
  */
 export class OpenAICompatibleProvider implements Provider {
   readonly name: string;
-  readonly #pool: Pool;
+  /** HTTP/1.1 connections, or undefined when the provider speaks HTTP/2. */
+  readonly #http1: Http1Pool | undefined;
+  /** undici's Pool, for HTTP/2 only. */
+  readonly #http2Pool: Pool | undefined;
   readonly #path: string;
   readonly #prefix: string;
   readonly #headers: Record<string, string>;
   readonly #streamUsage: boolean;
-  readonly #http2: boolean;
 
   constructor(options: OpenAICompatibleOptions) {
     this.name = options.name;
@@ -86,21 +96,30 @@ export class OpenAICompatibleProvider implements Provider {
     if (options.apiKey) this.#headers.authorization = `Bearer ${options.apiKey}`;
     Object.assign(this.#headers, options.headers);
     this.#streamUsage = options.streamUsage ?? true;
-    const http2 = options.http2 ?? false;
+    const connections = options.connections ?? 128;
+    const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    if (options.http2 !== true) {
+      this.#http1 = new Http1Pool(url.origin, {
+        connections,
+        keepAliveTimeoutMs: 30_000,
+        connectTimeoutMs,
+        ...(options.ca === undefined ? {} : { ca: options.ca }),
+      });
+      return;
+    }
     const streams = options.maxConcurrentStreams ?? 1000;
-    this.#http2 = http2;
     // undici's connector reads `useH2c` (its types do not list it yet): cleartext HTTP/2 with
     // prior knowledge, without which `allowH2` only takes effect through TLS's ALPN.
     const connect: buildConnector.BuildOptions & { useH2c?: boolean } = {
-      timeout: options.connectTimeoutMs ?? 10_000,
+      timeout: connectTimeoutMs,
       ...(options.ca === undefined ? {} : { ca: options.ca }),
-      ...(http2 && url.protocol === 'http:' ? { useH2c: true } : {}),
+      ...(url.protocol === 'http:' ? { useH2c: true } : {}),
     };
-    this.#pool = new Pool(url.origin, {
-      connections: options.connections ?? 128,
+    this.#http2Pool = new Pool(url.origin, {
+      connections,
       // Over HTTP/2, undici caps the streams in flight on a connection at `pipelining`.
-      pipelining: http2 ? streams : 1,
-      allowH2: http2,
+      pipelining: streams,
+      allowH2: true,
       maxConcurrentStreams: streams,
       keepAliveTimeout: 30_000,
       connect,
@@ -113,16 +132,21 @@ export class OpenAICompatibleProvider implements Provider {
     const headers = options.traceparent
       ? { ...this.#headers, traceparent: options.traceparent }
       : this.#headers;
+    const body = this.#serialize(request, stream);
+    if (this.#http1 !== undefined) {
+      // No transport timeouts: agentd's own deadlines (headers, first token, idleness) govern.
+      return call.start(this.#http1, { path: this.#path, method: 'POST', headers, body });
+    }
     const backstop = backstopMs(options.timeouts);
-    return call.start(this.#pool, {
+    return call.start(this.#http2Pool!, {
       path: this.#path,
       method: 'POST',
       headers,
-      body: this.#serialize(request, stream),
+      body,
       // undici runs a non-idempotent request alone on its connection; over HTTP/2 that would
       // serialise every stream. A completion is safe to multiplex: agentd, not undici, decides
       // on retries.
-      idempotent: this.#http2,
+      idempotent: true,
       // undici's own limits stay as a backstop; agentd's deadlines are the precise ones. One value
       // for both phases: undici then refreshes its socket timer at the response headers instead of
       // replacing it by another (discuss/0010), and the backstop is past every agentd deadline.
@@ -133,7 +157,21 @@ export class OpenAICompatibleProvider implements Provider {
 
   /** Sends a JSON body to another endpoint of the provider (`/embeddings`) over the same connections. */
   async forward(path: string, body: string, signal?: AbortSignal): Promise<ForwardedResponse> {
-    const response = await this.#pool.request({
+    const request: Http1Request = {
+      path: `${this.#prefix}${path}`,
+      method: 'POST',
+      headers: this.#headers,
+      body,
+    };
+    if (this.#http1 !== undefined) {
+      const response = await this.#http1.request(request, signal === undefined ? {} : { signal });
+      return {
+        status: response.statusCode,
+        retryAfterMs: parseRetryAfter(response.headers),
+        body: response.body,
+      };
+    }
+    const response = await this.#http2Pool!.request({
       path: `${this.#prefix}${path}`,
       method: 'POST',
       headers: this.#headers,
@@ -151,7 +189,7 @@ export class OpenAICompatibleProvider implements Provider {
 
   /** Closes the connections; called after tasks drained, so what remains is abandoned work. */
   close(): Promise<void> {
-    return this.#pool.destroy();
+    return this.#http1?.close() ?? this.#http2Pool!.destroy();
   }
 
   #serialize(request: ChatRequest, stream: boolean): string {
@@ -170,11 +208,16 @@ export class OpenAICompatibleProvider implements Provider {
 
 type Phase = 'headers' | 'first_token' | 'idle';
 
+/** `Http1Pool`, or undici's Pool over HTTP/2: each takes a request and a call as its handler. */
+interface ChatTransport<R> {
+  dispatch(request: R, handler: ChatCall): unknown;
+}
+
 /** What a settled call holds instead of its request's messages. */
 const NO_MESSAGES: readonly ChatMessage[] = [];
 
 /**
- * One attempt: the undici dispatch handler, its deadlines (headers, first token, idleness, all
+ * One attempt: the transport's response handler, its deadlines (headers, first token, idleness, all
  * on the process-wide coarse timer) and its cancellation. Settles exactly once. A streamed reply
  * settles as soon as it is complete (finish reason and usage, or `[DONE]`); the tail then drains
  * so the connection is reused. An end of stream before a finish reason is a truncation, never a
@@ -183,7 +226,7 @@ const NO_MESSAGES: readonly ChatMessage[] = [];
  * through undici objects already promoted), and through it the whole request — client response
  * included — was promoted, 7 KB per request, filling old space (discuss/0301).
  */
-class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
+class ChatCall implements ResponseHandler, AbortTarget, StreamFlow {
   readonly #provider: string;
   readonly #model: string;
   readonly #timeouts: CallTimeouts;
@@ -193,7 +236,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
   #assembler: ChatStreamAssembler | undefined;
   #sink: StreamSink | undefined;
   readonly #startedAt = performance.now();
-  #controller: Dispatcher.DispatchController | undefined;
+  #controller: ResponseController | undefined;
   #abortReason: Error | undefined;
   #status = 0;
   #retryAfterMs: number | undefined;
@@ -231,7 +274,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
       : undefined;
   }
 
-  start(pool: Pool, request: Dispatcher.DispatchOptions): Promise<ChatResult> {
+  start<R>(transport: ChatTransport<R>, request: R): Promise<ChatResult> {
     const promise = new Promise<ChatResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -242,7 +285,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     if (this.#assembler !== undefined) {
       this.#firstTokenTimer = coarseTimer.schedule(this.#timeouts.firstTokenMs, expireFirstToken, this);
     }
-    pool.dispatch(request, this);
+    transport.dispatch(request, this);
     return promise;
   }
 
@@ -252,16 +295,12 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     this.#failAndAbort(reason);
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: ResponseController): void {
     if (this.#abortReason !== undefined) controller.abort(this.#abortReason);
     else if (!this.#settled) this.#controller = controller;
   }
 
-  onResponseStart(
-    controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: Record<string, string | string[] | undefined>,
-  ): void {
+  onResponseStart(controller: ResponseController, statusCode: number, headers: ResponseHeaders): void {
     // undici's controller keeps the raw header buffers for the whole response; they are views of
     // the socket read that carried them, which stayed alive for as long as the stream ran
     // (~1.5 KB per call in flight). The parsed `headers` are all this call reads.
@@ -297,7 +336,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     if (!this.#settled) this.#controller?.resume();
   }
 
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(_controller: ResponseController, chunk: Buffer): void {
     if (this.#settled) return;
     this.#bodyStarted = true;
     this.#lastChunkAt = performance.now();
@@ -364,7 +403,7 @@ class ChatCall implements Dispatcher.DispatchHandler, AbortTarget, StreamFlow {
     }
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+  onResponseError(_controller: ResponseController, error: Error): void {
     if (this.#settled) return;
     // A reply that already has its finish reason is complete even if the tail breaks.
     const assembler = this.#assembler;

@@ -93,7 +93,7 @@ export function classifyHttpError(
   });
 }
 
-/** Maps a transport failure (undici error codes) onto an agentd error. */
+/** Maps a transport failure (Http1Pool's or undici's error codes) onto an agentd error. */
 export function classifyTransportError(
   provider: string,
   model: string,
@@ -104,6 +104,7 @@ export function classifyTransportError(
   const message = err instanceof Error ? err.message : String(err);
   const details = { provider, model, transport_code: code };
   switch (code) {
+    case 'HTTP1_CONNECT_TIMEOUT':
     case 'UND_ERR_CONNECT_TIMEOUT':
       return new ProviderTimeoutError(`${provider}: connect timeout`, {
         details: { ...details, phase: 'connect' },
