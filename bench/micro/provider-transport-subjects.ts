@@ -7,6 +7,7 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { Pool } from 'undici';
+import { Http1Pool } from '../../src/llm/http1-pool.js';
 
 export const SUBJECTS = ['undici', 'node-http', 'http1pool', 'net-socket'] as const;
 export type SubjectName = (typeof SUBJECTS)[number];
@@ -195,20 +196,7 @@ function netSocketTransport(origin: string): Transport {
   };
 }
 
-interface Http1PoolLike {
-  dispatch(
-    request: { method: string; path: string; headers: Record<string, string>; body?: string },
-    handler: CountingHandler,
-  ): void;
-  close(): Promise<void>;
-}
-
-async function http1PoolTransport(origin: string, connections: number): Promise<Transport> {
-  // Until Http1Pool lands on main the module is resolved at run time (the subject then fails alone).
-  const specifier = '../../src/llm/http1-pool.js';
-  const { Http1Pool } = (await import(specifier)) as {
-    Http1Pool: new (origin: string, options: object) => Http1PoolLike;
-  };
+function http1PoolTransport(origin: string, connections: number): Transport {
   const pool = new Http1Pool(origin, { connections, keepAliveTimeoutMs: 30_000, connectTimeoutMs: 10_000 });
   return {
     send(body, exchange) {
