@@ -11,7 +11,7 @@
  *    streamed replies: one process per subject, warmed up, then alternating rounds; CPU is the
  *    client process's `process.cpuUsage()` over the round.
  *
- * Options: --rounds N (6)  --requests N (4000)  --sizes 1000,10000  --memory-rounds N (2)  --open-window N (256)
+ * Options: --rounds N (6)  --requests N (4000)  --sizes 1000,10000  --memory-rounds 3,2 (per size)  --open-window N (256)
  *          --slow-model 'mock?interval_ms=5000&tokens=20' (the slow mock's scenario per request)
  *          --only undici,node-http,http1pool,net-socket
  */
@@ -31,7 +31,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '6' },
     requests: { type: 'string', default: '4000' },
     sizes: { type: 'string', default: '1000,10000' },
-    'memory-rounds': { type: 'string', default: '2' },
+    'memory-rounds': { type: 'string', default: '3,2' },
     'open-window': { type: 'string', default: '256' },
     'slow-model': { type: 'string', default: 'mock?interval_ms=5000&tokens=20' },
     only: { type: 'string' },
@@ -40,7 +40,10 @@ const { values } = parseArgs({
 const ROUNDS = Number(values.rounds);
 const REQUESTS = Number(values.requests);
 const SIZES = values.sizes.split(',').map(Number);
-const MEMORY_ROUNDS = Number(values['memory-rounds']);
+/** Processes per subject at each size (10,000 in flight takes ~15 s a process). */
+const MEMORY_ROUNDS = values['memory-rounds'].split(',').map(Number);
+const memoryRounds = (sizeIndex: number): number =>
+  MEMORY_ROUNDS[Math.min(sizeIndex, MEMORY_ROUNDS.length - 1)]!;
 const subjects = (values.only?.split(',') ?? [...SUBJECTS]) as SubjectName[];
 for (const subject of subjects)
   if (!SUBJECTS.includes(subject)) throw new Error(`unknown subject ${subject}: ${SUBJECTS.join(', ')}`);
@@ -91,9 +94,9 @@ function rotate<T>(items: readonly T[], by: number): T[] {
 
 // 1. Memory: one fresh process per (size, round, subject).
 const memory: Record<string, Record<SubjectName, DriverOutcome<MemoryResult>[]>> = {};
-for (const size of SIZES) {
+for (const [sizeIndex, size] of SIZES.entries()) {
   memory[size] = {} as Record<SubjectName, DriverOutcome<MemoryResult>[]>;
-  for (let r = 0; r < MEMORY_ROUNDS; r++) {
+  for (let r = 0; r < memoryRounds(sizeIndex); r++) {
     for (const subject of rotate(subjects, r)) {
       const outcome = await runDriver<MemoryResult>(
         ['--expose-gc', '--import', 'tsx', CLIENT, JSON.stringify(clientRequest('memory', subject, size))],
@@ -179,35 +182,61 @@ const ok = <R>(outcomes: DriverOutcome<R>[] | undefined): R[] =>
 const failure = (outcomes: { failed: string }[] | object[] | undefined): string | undefined =>
   (outcomes ?? []).find((o): o is { failed: string } => 'failed' in o)?.failed;
 
-const memoryRows = subjects.map((subject) => {
-  const cells: Record<string, number | string> = {};
-  for (const size of SIZES) {
+interface MemoryFigure {
+  rss_kib_per_request: number;
+  rss_min: number;
+  rss_max: number;
+  heap_kib_per_request: number;
+  processes: number;
+}
+const memoryFigures: Record<number, Partial<Record<SubjectName, MemoryFigure>>> = {};
+for (const size of SIZES) {
+  memoryFigures[size] = {};
+  for (const subject of subjects) {
     const good = ok(memory[size]?.[subject]).filter((m) => m.streaming === m.inflight && m.ended === 0);
-    cells[size] = good.length > 0 ? median(good.map((m) => m.rss_kib_per_request)) : Number.NaN;
-    cells[`heap${size}`] = good.length > 0 ? median(good.map((m) => m.heap_kib_per_request)) : Number.NaN;
+    if (good.length === 0) continue;
+    const rss = good.map((m) => m.rss_kib_per_request);
+    memoryFigures[size][subject] = {
+      rss_kib_per_request: median(rss),
+      rss_min: Math.min(...rss),
+      rss_max: Math.max(...rss),
+      heap_kib_per_request: median(good.map((m) => m.heap_kib_per_request)),
+      processes: good.length,
+    };
   }
-  return { subject, cells };
-});
+}
 const largest = SIZES[SIZES.length - 1]!;
-const undiciMemory = memoryRows.find((row) => row.subject === 'undici')?.cells[largest] as number | undefined;
-const fmt = (value: number | string): string =>
-  typeof value === 'number' ? (Number.isNaN(value) ? 'failed' : String(round(value))) : value;
+const undiciMemory = memoryFigures[largest]?.undici?.rss_kib_per_request;
+const fmt = (value: number): string => (Number.isNaN(value) ? 'failed' : String(round(value)));
+const rssCell = (f: MemoryFigure | undefined): string =>
+  f === undefined
+    ? 'failed'
+    : f.processes === 1
+      ? fmt(f.rss_kib_per_request)
+      : `${fmt(f.rss_kib_per_request)} (${fmt(f.rss_min)}–${fmt(f.rss_max)})`;
 
 const memoryTable = table(
   [
     'subject',
-    ...SIZES.map((size) => `RSS KiB/request @${size.toLocaleString('en')}`),
-    `heap KiB/request @${largest.toLocaleString('en')}`,
-    `÷ undici @${largest.toLocaleString('en')}`,
+    ...SIZES.flatMap((size) => [
+      `RSS KiB/request @${size.toLocaleString('en')}`,
+      `heap KiB/request @${size.toLocaleString('en')}`,
+    ]),
+    `RSS ÷ undici @${largest.toLocaleString('en')}`,
   ],
-  memoryRows.map((row) => [
-    SUBJECT_LABELS[row.subject],
-    ...SIZES.map((size) => fmt(row.cells[size]!)),
-    fmt(row.cells[`heap${largest}`]!),
-    undiciMemory === undefined || Number.isNaN(row.cells[largest] as number)
-      ? '–'
-      : `${round((row.cells[largest] as number) / undiciMemory)}×`,
-  ]),
+  subjects.map((subject) => {
+    const top = memoryFigures[largest]?.[subject];
+    return [
+      SUBJECT_LABELS[subject],
+      ...SIZES.flatMap((size) => {
+        const f = memoryFigures[size]?.[subject];
+        return [rssCell(f), f === undefined ? 'failed' : fmt(f.heap_kib_per_request)];
+      }),
+      undiciMemory === undefined || top === undefined
+        ? '–'
+        : `${round(top.rss_kib_per_request / undiciMemory)}×`,
+    ];
+  }),
 );
 
 interface ThroughputFigure {
@@ -265,7 +294,7 @@ console.log(
   [
     '',
     `RSS per in-flight request (streamed, slow mock \`${SLOW_MOCK.join(' ')}\`, model \`${SLOW_MODEL}\`; ` +
-      `median of ${MEMORY_ROUNDS} process(es) per cell):`,
+      `median (nearest rank, so the lower of two) and range of ${SIZES.map((size, i) => `${memoryRounds(i)} at ${size}`).join(', ')} processes per cell):`,
     '',
     memoryTable,
     '',
@@ -286,8 +315,8 @@ const path = writeResult('transport', {
   concurrency: CONCURRENCY,
   rounds: ROUNDS,
   requests_per_round: REQUESTS,
-  memory_rounds: MEMORY_ROUNDS,
-  memory: { figures: memoryRows, raw: memory },
+  memory_rounds: SIZES.map((_, i) => memoryRounds(i)),
+  memory: { figures: memoryFigures, raw: memory },
   throughput: { figures, raw: rounds },
 });
 console.log(`wrote ${path}`);
