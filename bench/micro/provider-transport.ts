@@ -55,9 +55,9 @@ const SLOW_MOCK = ['--ttft-ms', '1000', '--interval-ms', '200', '--tokens', '5']
 /**
  * The same first token after 1 s, then one every 5 s (≈ 96 s per stream), so that every request
  * is still open when the last one gets its first bytes (the client exits right after the reading).
- * bench:peers' 200 ms cadence is 50,000 writes/s at 10,000 in flight: on a shared 2-core machine
- * the mock then falls so far behind that opening 10,000 requests took over 100 s (`--slow-model`
- * to try it).
+ * bench:peers' 200 ms cadence is 50,000 writes/s for the mock at 10,000 in flight: on this shared
+ * 2-core machine the mock then fell behind whenever others were busy (opening 10,000 requests took
+ * up to 100 s, a full run 9 minutes); `--slow-model 'mock?tokens=300'` runs it (≈ 61 s per stream).
  */
 const SLOW_MODEL = values['slow-model'];
 const CONCURRENCY = 16;
