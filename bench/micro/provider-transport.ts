@@ -5,8 +5,10 @@
  * agentd's `Http1Pool`, and a bare `net.Socket` (the floor, memory only). Two figures:
  *
  * 1. RSS per in-flight request: a fresh process per (subject, count, round) opens 1,000 or 10,000
- *    streamed requests at once against the slow streaming mock (`bench:peers`' setting), waits
- *    until each got its first body bytes, and reads (RSS after − RSS before) ÷ N, both after a GC.
+ *    streamed requests against the slow streaming mock (started as `bench:peers` starts it; the
+ *    model name stretches each stream, see SLOW_MODEL), at most 256 awaiting their response head
+ *    at a time, waits until each got its first body bytes, and reads (RSS after − RSS before) ÷ N,
+ *    both after a GC. A request that ended or failed before the reading voids the process.
  * 2. CPU per request and requests/s with keep-alive, 16 in flight, fast mock, non-streamed and
  *    streamed replies: one process per subject, warmed up, then alternating rounds; CPU is the
  *    client process's `process.cpuUsage()` over the round.
