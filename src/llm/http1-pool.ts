@@ -98,6 +98,8 @@ const KEEP_ALIVE_MARGIN_MS = 1_000;
 const MAX_LINE_BYTES = 8 * 1024;
 /** How often idle connections past their limit are closed. */
 const SWEEP_MS = 1_000;
+/** Used queue slots dropped at once when a queue that never empties has this many. */
+const COMPACT_QUEUE_AT = 1024;
 /** A `request()` without its own limit gives up after this long. */
 const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
 
@@ -311,6 +313,10 @@ export class Http1Pool {
       queue[this.#queueHead++] = undefined as unknown as Exchange;
       if (this.#queueHead === queue.length) {
         queue.length = 0;
+        this.#queueHead = 0;
+      } else if (this.#queueHead >= COMPACT_QUEUE_AT && this.#queueHead * 2 >= queue.length) {
+        // A queue that never empties (more calls than connections for long) drops its used front.
+        queue.splice(0, this.#queueHead);
         this.#queueHead = 0;
       }
       if (!exchange.done) return exchange;

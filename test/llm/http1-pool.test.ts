@@ -600,6 +600,26 @@ describe('Http1Pool: the connection cap', () => {
       },
     );
   });
+
+  it('keeps order and loses nothing when a queue that never empties drops its used front', async () => {
+    // One connection and 3,000 requests dispatched at once: the queue drops its used front (at
+    // 1,500 used slots, half of it) while 1,499 requests are still waiting.
+    await withPool(
+      (req) => void req.socket.write(OK),
+      { connections: 1 },
+      async (server, pool) => {
+        const count = 3000;
+        const sent = Array.from({ length: count }, (_, i) => exchange(pool, { path: `/${i}` }));
+        await Promise.all(sent.map((got) => got.done));
+        assert.ok(sent.every((got) => got.error === null && got.statusCode === 200));
+        assert.deepEqual(
+          server.paths,
+          Array.from({ length: count }, (_, i) => `/${i}`),
+        );
+        assert.deepEqual(pool.stats, { open: 1, idle: 1, busy: 0, queued: 0 });
+      },
+    );
+  });
 });
 
 describe('Http1Pool: node:http and https servers', () => {
