@@ -63,6 +63,9 @@ export interface LoopDeps {
   memory?: LongTermMemory | undefined;
 }
 
+/** A conversation's messages before `begin` (frozen: nothing may be added to it). */
+const NO_MESSAGES = Object.freeze([]) as unknown as ChatMessage[];
+
 /** Longest a task waits for its per-minute token budget to refill before it gives up. */
 const MAX_TOKEN_WAIT_MS = 30_000;
 
@@ -141,7 +144,7 @@ function converse(task: Task, agent: Agent, limits: TaskLimits, deps: LoopDeps):
   try {
     const conversation = new Conversation(task, agent, limits, deps);
     if (!conversation.needsContext) return conversation.begin();
-    return conversation.loadContext().then(conversation.begin);
+    return conversation.loadContext().then(() => conversation.begin());
   } catch (err) {
     return Promise.reject(err);
   }
@@ -150,7 +153,9 @@ function converse(task: Task, agent: Agent, limits: TaskLimits, deps: LoopDeps):
 /**
  * One task's conversation with its model, as a promise chain: while the model answers, the task
  * holds this object, not a suspended async frame (a generator and its registers, ≈ 600 B per
- * task in flight; discuss/0011). The messages array grows in place and is the request's.
+ * task in flight; discuss/0011). The messages array grows in place and is the request's; it and
+ * `produced` start as literals of their exact size (a first `push` would give each 17 slots).
+ * Two callbacks per conversation (`#answered`, `#callFailed`); the rarer paths make their own.
  */
 class Conversation {
   readonly #task: Task;
@@ -158,10 +163,13 @@ class Conversation {
   readonly #limits: TaskLimits;
   readonly #deps: LoopDeps;
   readonly #allowed: ReadonlySet<string>;
-  readonly #messages: ChatMessage[];
+  readonly #system: ChatMessage;
+  /** Recalled memories and the session window, when loaded. */
+  #context: ChatMessage[] | undefined;
+  #messages: ChatMessage[] = NO_MESSAGES;
   /** The messages this task adds to its session: the input, then every reply and tool result. */
-  readonly #produced: ChatMessage[] = [];
-  /** One request object for every iteration. */
+  #produced: ChatMessage[] = NO_MESSAGES;
+  /** One request object for every iteration; its messages are set by `begin`. */
   readonly #request: Omit<ChatRequest, 'model'>;
   readonly #callContext: CallContext;
   readonly #cacheable: boolean;
@@ -192,8 +200,8 @@ class Conversation {
     };
     this.#chain = deps.router.resolve(selector, agent.model);
     this.#tier = limits.stepDown ? tierOf(selector, agent.model) : undefined;
-    this.#messages = [{ role: 'system', content: agent.systemPrompt }];
-    const request: Omit<ChatRequest, 'model'> = { messages: this.#messages };
+    this.#system = { role: 'system', content: agent.systemPrompt };
+    const request: Omit<ChatRequest, 'model'> = { messages: NO_MESSAGES };
     if (specs.length > 0) request.tools = specs;
     if (agent.temperature !== undefined) request.temperature = agent.temperature;
     if (limits.maxOutputTokens !== undefined) request.maxTokens = limits.maxOutputTokens;
@@ -226,7 +234,7 @@ class Conversation {
         task.span,
       );
       task.events.append('memory.recalled', { memories: recalled.memories, tokens: recalled.tokens });
-      if (recalled.content !== undefined) this.#messages.push({ role: 'system', content: recalled.content });
+      if (recalled.content !== undefined) this.#addContext({ role: 'system', content: recalled.content });
     }
     if (record.session_id !== null) {
       if (agent.compaction !== undefined) await compactSession(task, agent.compaction, this.#chain, deps);
@@ -235,7 +243,7 @@ class Conversation {
         agent.windowMessages,
         agent.windowTokens,
       );
-      for (const message of window) this.#messages.push(message);
+      for (const message of window) this.#addContext(message);
       const limits = this.#limits;
       if (limits.sessionMaxTokens !== undefined || limits.sessionMaxUsd !== undefined) {
         const stored = await deps.store.getSession(record.session_id);
@@ -244,13 +252,22 @@ class Conversation {
     }
   }
 
-  /** Adds the input and makes the first model call. */
-  readonly begin = (): Promise<string> => {
+  #addContext(message: ChatMessage): void {
+    if (this.#context === undefined) this.#context = [message];
+    else this.#context.push(message);
+  }
+
+  /** Builds the messages (system, context, input) and makes the first model call. */
+  begin(): Promise<string> {
     const userMessage: ChatMessage = { role: 'user', content: this.#task.record.input };
-    this.#messages.push(userMessage);
-    this.#produced.push(userMessage);
+    const context = this.#context;
+    this.#context = undefined;
+    this.#messages =
+      context === undefined ? [this.#system, userMessage] : [this.#system, ...context, userMessage];
+    this.#request.messages = this.#messages;
+    this.#produced = [userMessage];
     return this.#next();
-  };
+  }
 
   /** The next iteration: its token reservation (after the first), then its model call. */
   #next(): Promise<string> {
@@ -269,11 +286,13 @@ class Conversation {
     }
     this.#task.record.iterations = iteration;
     if (iteration === 1) return this.#call();
-    return reserveTokens(this.#task, this.#messages, limits, this.#deps, this.#lastText).then(this.#call);
+    return reserveTokens(this.#task, this.#messages, limits, this.#deps, this.#lastText).then(() =>
+      this.#call(),
+    );
   }
 
   /** One model call; the conversation goes on in `#answered` when it is in. */
-  readonly #call = (): Promise<string> => {
+  #call(): Promise<string> {
     const task = this.#task;
     const deps = this.#deps;
     try {
@@ -292,7 +311,10 @@ class Conversation {
       if (span !== undefined) this.#callContext.traceparent = traceparentOf(span);
       if (this.#cacheable) {
         return cachedChat(task, this.#chain, this.#request, this.#callContext, deps, deps.responses!).then(
-          this.#answeredFromCache,
+          (reply) => {
+            this.#cached = reply.cached;
+            return this.#answered(reply.call);
+          },
           this.#callFailed,
         );
       }
@@ -302,16 +324,11 @@ class Conversation {
     } catch (err) {
       return this.#callFailed(err);
     }
-  };
+  }
 
   readonly #callFailed = (err: unknown): Promise<never> => {
     endSpan(this.#span, {}, toAgentdError(err));
     return Promise.reject(err);
-  };
-
-  readonly #answeredFromCache = (reply: { call: LlmCall; cached: boolean }): Promise<string> => {
-    this.#cached = reply.cached;
-    return this.#answered(reply.call);
   };
 
   /** A model reply: usage and events, then the answer or a tool round and the next iteration. */
