@@ -61,6 +61,8 @@ export interface LoopDeps {
   responses: ResponseCache | undefined;
   /** Long-term memory, for agents that recall (absent when memory is off). */
   memory?: LongTermMemory | undefined;
+  /** Called once a task's outcome is stored (the runtime's bookkeeping), before `runTask` resolves. */
+  retire?: ((task: Task) => void) | undefined;
 }
 
 /** A conversation's messages before `begin` (frozen: nothing may be added to it). */
@@ -121,7 +123,10 @@ export function runTask(task: Task, agent: Agent, deps: LoopDeps): Promise<void>
   );
 }
 
-/** After the outcome: stops the deadline, stores the final state, records metrics and session usage. */
+/**
+ * After the outcome: stops the deadline, stores the final state, records metrics and session
+ * usage, then hands the task to `deps.retire` (in the same callback: no further promise per task).
+ */
 function settleTask(task: Task, deps: LoopDeps, timer: TimerEntry): void {
   const record = task.record;
   coarseTimer.cancel(timer);
@@ -134,6 +139,7 @@ function settleTask(task: Task, deps: LoopDeps, timer: TimerEntry): void {
       record.cost_usd,
     );
   }
+  deps.retire?.(task);
 }
 
 /**

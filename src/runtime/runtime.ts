@@ -972,8 +972,9 @@ export class Runtime {
       this.#retire(task);
       return Promise.resolve();
     }
-    // runTask never rejects. A chain rather than an await: no suspended frame per running task.
-    return runTask(task, agent, this.#loopDeps()).then(() => this.#retire(task));
+    // runTask never rejects, and retires the task itself (`LoopDeps.retire`): no suspended frame
+    // and no further promise per running task.
+    return runTask(task, agent, this.#loopDeps());
   }
 
   /** What the agent loop uses, built once (every field is fixed once the runtime is created). */
@@ -989,6 +990,7 @@ export class Runtime {
       tracing: this.tracing,
       responses: this.responses,
       memory: this.#memory,
+      retire: (task) => this.#retire(task),
     };
     return this.#deps;
   }
