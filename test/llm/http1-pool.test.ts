@@ -12,8 +12,27 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import { Http1Pool } from '../../src/llm/http1-pool.js';
-import { exchange, gate, OK, response, settled, until, withPool } from '../helpers/raw-http1.js';
+import {
+  exchange,
+  gate,
+  OK,
+  type RawRequest,
+  response,
+  settled,
+  until,
+  withPool,
+} from '../helpers/raw-http1.js';
 import { selfSignedCertificate } from '../helpers/tls.js';
+
+/** A responder that writes `bytes` in two reads, split at the byte the request's path names (`/17`). */
+function splitAtRequestedByte(bytes: Buffer): (req: RawRequest) => Promise<void> {
+  return async (req) => {
+    const at = Number(req.path.slice(1));
+    req.socket.write(bytes.subarray(0, at));
+    await delay(2);
+    req.socket.write(bytes.subarray(at));
+  };
+}
 
 describe('Http1Pool: the request on the wire', () => {
   it('sends the request line, host, the given headers, the body and its content-length', async () => {
@@ -169,26 +188,17 @@ describe('Http1Pool: response framing', () => {
   const chunkedTrailers = { 'x-checksum': 'abc', 'x-rep': ['1', '2'] };
 
   it('reads a chunked body split at every byte boundary (data and trailers intact, one socket)', async () => {
-    await withPool(
-      async (req) => {
-        const at = Number(req.path.slice(1));
-        req.socket.write(chunked.subarray(0, at));
-        await delay(2);
-        req.socket.write(chunked.subarray(at));
-      },
-      { connections: 1 },
-      async (server, pool) => {
-        for (let at = 1; at < chunked.length; at++) {
-          const got = await settled(exchange(pool, { path: `/${at}` }));
-          assert.equal(got.error, null, `split at ${at}: ${got.error}`);
-          assert.equal(got.statusCode, 200, `split at ${at}`);
-          assert.equal(got.body, chunkedBody, `split at ${at}`);
-          assert.deepEqual(got.trailers, chunkedTrailers, `split at ${at}`);
-          assert.equal(got.count('end'), 1, `split at ${at}`);
-        }
-        assert.equal(server.accepted, 1, 'every response ended cleanly, so one socket served them all');
-      },
-    );
+    await withPool(splitAtRequestedByte(chunked), { connections: 1 }, async (server, pool) => {
+      for (let at = 1; at < chunked.length; at++) {
+        const got = await settled(exchange(pool, { path: `/${at}` }));
+        assert.equal(got.error, null, `split at ${at}: ${got.error}`);
+        assert.equal(got.statusCode, 200, `split at ${at}`);
+        assert.equal(got.body, chunkedBody, `split at ${at}`);
+        assert.deepEqual(got.trailers, chunkedTrailers, `split at ${at}`);
+        assert.equal(got.count('end'), 1, `split at ${at}`);
+      }
+      assert.equal(server.accepted, 1, 'every response ended cleanly, so one socket served them all');
+    });
   });
 
   it('reads a chunked body written one byte at a time', async () => {
@@ -215,27 +225,18 @@ describe('Http1Pool: response framing', () => {
         'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n' +
         response('200 OK', ['Content-Length: 4', 'X-Final: 1'], 'done'),
     );
-    await withPool(
-      async (req) => {
-        const at = Number(req.path.slice(1));
-        req.socket.write(reply.subarray(0, at));
-        await delay(2);
-        req.socket.write(reply.subarray(at));
-      },
-      { connections: 1 },
-      async (server, pool) => {
-        for (let at = 1; at < reply.length; at++) {
-          const got = await settled(exchange(pool, { path: `/${at}` }));
-          assert.equal(got.error, null, `split at ${at}: ${got.error}`);
-          assert.equal(got.statusCode, 200, `split at ${at}`);
-          assert.equal(got.count('responseStart'), 1, `split at ${at}`);
-          assert.equal(got.headers['x-final'], '1', `split at ${at}`);
-          assert.equal(got.headers.link, undefined, `split at ${at}`);
-          assert.equal(got.body, 'done', `split at ${at}`);
-        }
-        assert.equal(server.accepted, 1);
-      },
-    );
+    await withPool(splitAtRequestedByte(reply), { connections: 1 }, async (server, pool) => {
+      for (let at = 1; at < reply.length; at++) {
+        const got = await settled(exchange(pool, { path: `/${at}` }));
+        assert.equal(got.error, null, `split at ${at}: ${got.error}`);
+        assert.equal(got.statusCode, 200, `split at ${at}`);
+        assert.equal(got.count('responseStart'), 1, `split at ${at}`);
+        assert.equal(got.headers['x-final'], '1', `split at ${at}`);
+        assert.equal(got.headers.link, undefined, `split at ${at}`);
+        assert.equal(got.body, 'done', `split at ${at}`);
+      }
+      assert.equal(server.accepted, 1);
+    });
   });
 
   it('delivers a 256 KiB binary body byte for byte, chunked in uneven sizes and written in uneven pieces', async () => {
