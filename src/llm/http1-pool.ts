@@ -4,9 +4,9 @@ import tls from 'node:tls';
 /**
  * agentd's HTTP/1.1 keep-alive client to a provider (discuss/0011). A provider call holds its
  * connection for the whole streamed reply, so at 10,000 calls in flight there are 10,000 of them:
- * undici's Pool held ≈ 12.4 KiB of RSS per in-flight request there and node:http ≈ 13.0, a bare
- * `net.Socket` ≈ 5.1. This client is the socket, one parser state per connection and one object
- * per exchange. It speaks only what an OpenAI-compatible endpoint needs: one request at a time per
+ * undici's Pool held 9.9 KiB of RSS per in-flight request there and node:http 11.5, a bare
+ * `net.Socket` 4.3 (`npm run bench:transport`; this client 4.7). This client is the socket, one
+ * parser state per connection and one object per exchange. It speaks only what an OpenAI-compatible endpoint needs: one request at a time per
  * connection (no pipelining), bodies given whole, replies framed by chunked transfer encoding,
  * content-length or the end of the connection. HTTP/2 stays with undici.
  */

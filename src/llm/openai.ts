@@ -71,8 +71,8 @@ const MAX_ERROR_BODY = 64 * 1024;
 /**
  * A provider for any OpenAI-compatible chat completions endpoint (OpenAI, DeepSeek, Ollama,
  * vLLM, llama.cpp server, agentd's own mock). Over HTTP/1.1 (the default) agentd's own keep-alive
- * client carries the calls (`Http1Pool`, discuss/0011: a third of undici's memory per call in
- * flight); with `http2: true`, an undici Pool multiplexes them. Either way a call is a handler:
+ * client carries the calls (`Http1Pool`, discuss/0011: half of undici's memory per call in flight,
+ * `npm run bench:transport`); with `http2: true`, an undici Pool multiplexes them. Either way a call is a handler:
  * no AbortSignal and no body stream per call, which measured tens of microseconds each; streamed
  * replies are parsed chunk by chunk and never re-copied.
  */
@@ -103,7 +103,6 @@ export class OpenAICompatibleProvider implements Provider {
     if (options.http2 !== true) {
       this.#http1 = new Http1Pool(url.origin, {
         connections,
-        keepAliveTimeoutMs: 30_000,
         connectTimeoutMs,
         ...(options.ca === undefined ? {} : { ca: options.ca }),
       });
