@@ -6,10 +6,12 @@
  * warm-up and exits 1 when RSS grew more than 5 %, latency p50 drifted more than 20 %, or any
  * request failed that should not have. Results: bench/results/soak-<date>.json.
  *
- * Flags: --duration 3m  --interval 10s  --warmup 60s  --window 60s  --rate N (req/s; default:
+ * Flags: --duration 3m  --interval 10s  --warmup (25 % of the duration, at most 15m)  --window 60s  --rate N (req/s; default:
  *        calibrated)  --fraction 0.5 (of capacity)  --calibrate 10s  --max-in-flight 512
  *        --max-rss-growth 0.05  --max-latency-drift 0.2  --out <file> (instead of bench/results)
- * Short runs scale the warm-up and windows down (warm-up ≤ 15 %, windows ≤ 25 % of the duration).
+ * Windows shrink for short runs (≤ 25 % of the duration). The warm-up is long because V8 sizes its
+ * heap to the allocation rate: at a quiet machine's half capacity the heap (and so RSS) kept rising
+ * for about 12 minutes before it levelled off, with the live heap flat all along.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -47,7 +49,7 @@ const { values } = parseArgs({
 const duration = parseDuration(values.duration, 'duration');
 const interval = parseDuration(values.interval, 'interval');
 const warmup =
-  values.warmup === undefined ? Math.min(60, duration * 0.15) : parseDuration(values.warmup, 'warmup');
+  values.warmup === undefined ? Math.min(15 * 60, duration * 0.25) : parseDuration(values.warmup, 'warmup');
 const window =
   values.window === undefined ? Math.min(60, duration * 0.25) : parseDuration(values.window, 'window');
 const maxInFlight = Number(values['max-in-flight']);
@@ -66,7 +68,14 @@ interface Sample {
   /** Requests not sent because `max-in-flight` were outstanding (the server fell behind). */
   shed: number;
   rss_mib: number;
+  /** Where RSS lives (Linux only, else NaN): anonymous memory (V8's heap and malloc), mapped files, shared memory. */
+  rss_anon_mib: number;
+  rss_file_mib: number;
+  rss_shmem_mib: number;
   heap_used_mib: number;
+  /** What V8 has reserved for its heap (used or not), and memory outside it that V8 accounts (Buffers). */
+  heap_total_mib: number;
+  external_mib: number;
   event_loop_lag_p99_ms: number;
   open_handles: number;
 }
@@ -79,7 +88,18 @@ const pid = agentd.child.pid!;
 
 /** The server's own gauges from /metrics (prom-client's process and Node metrics); RSS from /proc when present. */
 async function serverGauges(): Promise<
-  Pick<Sample, 'rss_mib' | 'heap_used_mib' | 'event_loop_lag_p99_ms' | 'open_handles'>
+  Pick<
+    Sample,
+    | 'rss_mib'
+    | 'rss_anon_mib'
+    | 'rss_file_mib'
+    | 'rss_shmem_mib'
+    | 'heap_used_mib'
+    | 'heap_total_mib'
+    | 'external_mib'
+    | 'event_loop_lag_p99_ms'
+    | 'open_handles'
+  >
 > {
   const response = await request(`${agentd.match}/metrics`);
   const text = await response.body.text();
@@ -87,17 +107,27 @@ async function serverGauges(): Promise<
     const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
     return match === null ? Number.NaN : Number(match[1]);
   };
-  let rss = gauge('process_resident_memory_bytes');
+  let rss = gauge('process_resident_memory_bytes') / 2 ** 20;
+  const parts = { RssAnon: Number.NaN, RssFile: Number.NaN, RssShmem: Number.NaN };
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = /^VmRSS:\s+(\d+) kB/m.exec(status);
-    if (kb !== null) rss = Number(kb[1]) * 1024;
+    const mib = (field: string): number => {
+      const kb = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+      return kb === null ? Number.NaN : Number(kb[1]) / 1024;
+    };
+    rss = mib('VmRSS');
+    for (const field of Object.keys(parts) as (keyof typeof parts)[]) parts[field] = mib(field);
   } catch {
-    // Not Linux: the metric is the same figure.
+    // Not Linux: the metric is the same figure, and the parts are unknown.
   }
   return {
-    rss_mib: rss / 2 ** 20,
+    rss_mib: rss,
+    rss_anon_mib: parts.RssAnon,
+    rss_file_mib: parts.RssFile,
+    rss_shmem_mib: parts.RssShmem,
     heap_used_mib: gauge('nodejs_heap_size_used_bytes') / 2 ** 20,
+    heap_total_mib: gauge('nodejs_heap_size_total_bytes') / 2 ** 20,
+    external_mib: gauge('nodejs_external_memory_bytes') / 2 ** 20,
     event_loop_lag_p99_ms: gauge('nodejs_eventloop_lag_p99_seconds') * 1000,
     open_handles: gauge('nodejs_active_handles_total'),
   };
@@ -186,7 +216,7 @@ try {
       shed = 0;
       samples.push(sample);
       process.stdout.write(
-        `[${sample.t} s] ${round(sample.throughput)} req/s, p50 ${round(sample.p50_ms)} ms, p99 ${round(sample.p99_ms)} ms, errors ${JSON.stringify(errors)}${sample.unexpected > 0 ? ` (${sample.unexpected} UNEXPECTED)` : ''}, RSS ${round(sample.rss_mib)} MiB, heap ${round(sample.heap_used_mib)} MiB, loop lag p99 ${round(sample.event_loop_lag_p99_ms)} ms, handles ${sample.open_handles}${sample.shed > 0 ? `, shed ${sample.shed}` : ''}\n`,
+        `[${sample.t} s] ${round(sample.throughput)} req/s, p50 ${round(sample.p50_ms)} ms, p99 ${round(sample.p99_ms)} ms, errors ${JSON.stringify(errors)}${sample.unexpected > 0 ? ` (${sample.unexpected} UNEXPECTED)` : ''}, RSS ${round(sample.rss_mib)} MiB (anon ${round(sample.rss_anon_mib)}), heap ${round(sample.heap_used_mib)}/${round(sample.heap_total_mib)} MiB, external ${round(sample.external_mib)} MiB, loop lag p99 ${round(sample.event_loop_lag_p99_ms)} ms, handles ${sample.open_handles}${sample.shed > 0 ? `, shed ${sample.shed}` : ''}\n`,
       );
       nextSample += interval * 1000;
     }
@@ -214,7 +244,10 @@ try {
       p50_ms: percentile(times, 50),
       p99_ms: percentile(times, 99),
       rss_mib: mean((s) => s.rss_mib),
+      rss_anon_mib: mean((s) => s.rss_anon_mib),
       heap_used_mib: mean((s) => s.heap_used_mib),
+      heap_total_mib: mean((s) => s.heap_total_mib),
+      external_mib: mean((s) => s.external_mib),
       open_handles: mean((s) => s.open_handles),
     };
   };
