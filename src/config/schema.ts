@@ -466,6 +466,18 @@ export const ConfigSchema = Type.Object(
           description: 'events kept per task for resume',
         }),
         max_input_chars: Type.Integer({ minimum: 1, default: 200_000 }),
+        retention_ms: Type.Optional(
+          Type.Integer({
+            minimum: 60_000,
+            description:
+              'a finished task is deleted from storage this long after it finished (its result, events and idempotency key with it); kept forever unless set',
+          }),
+        ),
+        retention_sweep_interval_ms: Type.Integer({
+          minimum: 1000,
+          default: 60_000,
+          description: 'how often finished tasks past `retention_ms` are deleted',
+        }),
         adaptive_concurrency: Type.Object(
           {
             enabled: Type.Boolean({ default: true }),

@@ -56,9 +56,9 @@ import {
   openStore,
   type Page,
   type SessionRecord,
-  SessionSweeper,
   type Store,
   type StoredMessage,
+  Sweeper,
   type TaskOptions,
   type TaskQuery,
   type TaskRecord,
@@ -158,6 +158,8 @@ export { DEFAULT_TENANT };
 
 /** Output tokens assumed for a call whose agent sets no `max_output_tokens` (token-rate estimates). */
 const DEFAULT_OUTPUT_ESTIMATE = 256;
+/** How long a finished task stays in memory (the newest 10,000 at most) for reads and SSE replay. */
+const RECENT_TTL_MS = 10 * 60_000;
 
 /** Builds the admission layer: shared limits on Redis when configured, else in this process. */
 function createAdmission(config: Config, log: Logger): AdmissionController {
@@ -218,7 +220,8 @@ export class Runtime {
   readonly #providers: StartedProviders;
   readonly #agents = new Map<string, Agent>();
   readonly #active = new Map<string, Task>();
-  readonly #recent = new LRUCache<string, Task>({ max: 10_000, ttl: 10 * 60_000 });
+  /** Recently finished tasks, for reads and SSE replay without the store (never past their retention). */
+  readonly #recent: LRUCache<string, Task>;
   readonly #idempotency = new Map<string, Task>();
   readonly #scheduler: FairScheduler<Task>;
   readonly #adaptive: AdaptiveConcurrency | undefined;
@@ -229,7 +232,9 @@ export class Runtime {
   #memory: LongTermMemory | undefined;
   #deps: LoopDeps | undefined;
   /** Deletes idle sessions (set when `sessions.idle_ttl_ms` is). */
-  #sessionSweeper: SessionSweeper | undefined;
+  #sessionSweeper: Sweeper | undefined;
+  /** Deletes finished tasks past `tasks.retention_ms` (set when it is). */
+  #taskSweeper: Sweeper | undefined;
   /** Disconnects the agents' MCP servers. */
   #closeMcp: (() => Promise<void>) | undefined;
   #finishedTasks = 0;
@@ -250,6 +255,10 @@ export class Runtime {
     sandbox: Sandbox,
   ) {
     this.config = config;
+    this.#recent = new LRUCache({
+      max: 10_000,
+      ttl: Math.min(RECENT_TTL_MS, config.tasks.retention_ms ?? RECENT_TTL_MS),
+    });
     this.admission = admission;
     this.tracing = tracing;
     this.metrics = new AgentdMetrics({ tenantLabels: config.observability.metrics.tenant_labels });
@@ -373,7 +382,7 @@ export class Runtime {
     );
     runtime.#memory = memory;
     runtime.#closeMcp = mcp.close;
-    runtime.#startSessionSweeper();
+    runtime.#startSweepers();
     try {
       const addConfiguredAgent = (name: string): void => {
         const agentConfig = config.agents[name]!;
@@ -692,18 +701,34 @@ export class Runtime {
     return { backlog, gap: false, finished: true, attempt: stored.attempt, unsubscribe: () => {} };
   }
 
-  #startSessionSweeper(): void {
-    const sessions = this.config.sessions;
-    if (sessions.idle_ttl_ms === undefined) return;
-    this.#sessionSweeper = new SessionSweeper(this.store, sessions.idle_ttl_ms, (err) =>
-      this.log.warn({ err }, 'deleting idle sessions failed'),
-    );
-    this.#sessionSweeper.start(sessions.sweep_interval_ms);
+  #startSweepers(): void {
+    const { sessions, tasks } = this.config;
+    if (sessions.idle_ttl_ms !== undefined) {
+      this.#sessionSweeper = new Sweeper(
+        sessions.idle_ttl_ms,
+        (before, limit) => this.store.deleteIdleSessions(before, limit),
+        (err) => this.log.warn({ err }, 'deleting idle sessions failed'),
+      );
+      this.#sessionSweeper.start(sessions.sweep_interval_ms);
+    }
+    if (tasks.retention_ms !== undefined) {
+      this.#taskSweeper = new Sweeper(
+        tasks.retention_ms,
+        (before, limit) => this.store.deleteFinishedTasks(before, limit),
+        (err) => this.log.warn({ err }, 'deleting finished tasks past retention failed'),
+      );
+      this.#taskSweeper.start(tasks.retention_sweep_interval_ms);
+    }
   }
 
   /** Deletes sessions idle past `sessions.idle_ttl_ms` now (the sweeper does it periodically); how many. */
   sweepSessions(): Promise<number> {
     return this.#sessionSweeper?.sweep() ?? Promise.resolve(0);
+  }
+
+  /** Deletes finished tasks past `tasks.retention_ms` now (the sweeper does it periodically); how many. */
+  sweepTasks(now?: number): Promise<number> {
+    return this.#taskSweeper?.sweep(now) ?? Promise.resolve(0);
   }
 
   /** Deletes a session the tenant owns, with its messages; false when there is none. */
@@ -806,6 +831,7 @@ export class Runtime {
     // Jobs this node still holds go back to the others once their locks expire.
     await this.#cluster?.close();
     await this.#sessionSweeper?.stop();
+    await this.#taskSweeper?.stop();
     // Storage closes first, so tasks abandoned past the drain deadline stay `running` in it and
     // are recovered by the next start (per their agent's `on_interrupt`), rather than failed here.
     await this.store.close();

@@ -1,8 +1,8 @@
 export { isPostgresUrl, openStore } from './open.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres.js';
-export { SessionSweeper } from './session-sweeper.js';
 export { SessionTailCache } from './session-tail.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
+export { type DeleteBatch, Sweeper } from './sweeper.js';
 export {
   type ApiKeyRecord,
   type MessageKind,

@@ -88,6 +88,8 @@ UPDATE sessions SET
   window_tokens = coalesce((SELECT sum(tokens) FROM messages WHERE session_id = sessions.id), 0);
 CREATE INDEX sessions_idle ON sessions (updated_at);
 `,
+  // Task retention (tasks.retention_ms) deletes the oldest finished tasks first.
+  `CREATE INDEX tasks_created ON tasks (created_at);`,
 ];
 
 /** Rows per multi-row statement: well under Postgres' 65,535 bind parameters. */

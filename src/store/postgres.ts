@@ -267,6 +267,19 @@ WHERE id = $4 AND summary_through = $5`,
     });
   }
 
+  async deleteFinishedTasks(finishedBefore: number, limit: number): Promise<number> {
+    await this.#flushNow();
+    // created_at ≤ finished_at: the bound lets the oldest rows be found through tasks_created.
+    // SKIP LOCKED: nodes sweeping at once take different tasks.
+    const { rowCount } = await this.#pool.query(
+      `DELETE FROM tasks WHERE id IN (SELECT id FROM tasks
+WHERE created_at < $1 AND finished_at < $1 AND status IN ('succeeded', 'failed', 'cancelled')
+ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+      [finishedBefore, limit],
+    );
+    return rowCount ?? 0;
+  }
+
   async deleteIdleSessions(idleBefore: number, limit: number): Promise<number> {
     await this.#flushNow();
     return this.#transaction(async (client) => {

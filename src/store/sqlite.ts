@@ -158,6 +158,11 @@ WHERE id = ? AND summary_through = ?`,
       idleSessions: db
         .prepare('SELECT id FROM sessions WHERE updated_at < ? ORDER BY updated_at LIMIT ?')
         .pluck(),
+      // Rowid order is insertion order: the oldest rows are found first, without an index.
+      deleteFinishedTasks: db.prepare(
+        `DELETE FROM tasks WHERE rowid IN (SELECT rowid FROM tasks
+WHERE finished_at < ? AND status IN ('succeeded', 'failed', 'cancelled') ORDER BY rowid LIMIT ?)`,
+      ),
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
       addUsage: db.prepare(
         'UPDATE sessions SET tokens_used = tokens_used + ?, usd_used = usd_used + ? WHERE id = ?',
@@ -406,6 +411,11 @@ ORDER BY seq DESC LIMIT ?`,
     })();
     this.#forget(id);
     return deleted;
+  }
+
+  async deleteFinishedTasks(finishedBefore: number, limit: number): Promise<number> {
+    this.#flushNow();
+    return this.#stmts.deleteFinishedTasks.run(finishedBefore, limit).changes;
   }
 
   async deleteIdleSessions(idleBefore: number, limit: number): Promise<number> {

@@ -162,6 +162,11 @@ export interface Store {
   getTask(id: string): Promise<TaskRecord | undefined>;
   findTaskByIdempotencyKey(tenantId: string, key: string): Promise<TaskRecord | undefined>;
   listTasks(query: TaskQuery): Promise<Page<TaskRecord>>;
+  /**
+   * Deletes up to `limit` finished tasks (succeeded, failed or cancelled) that finished before
+   * `finishedBefore`, oldest first; how many. Queued and running tasks are never deleted.
+   */
+  deleteFinishedTasks(finishedBefore: number, limit: number): Promise<number>;
   /** Tasks left queued or running by a previous process. */
   unfinishedTasks(): Promise<TaskRecord[]>;
 

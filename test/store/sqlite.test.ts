@@ -172,16 +172,20 @@ describe('SqliteStore session tails', () => {
   });
 });
 
-describe('SessionSweeper', () => {
-  it('deletes sessions idle past the TTL in batches and stops cleanly', async () => {
-    const { SessionSweeper } = await import('../../src/store/index.js');
+describe('Sweeper', () => {
+  it('deletes idle sessions past the TTL in batches and stops cleanly', async () => {
+    const { Sweeper } = await import('../../src/store/index.js');
     const store = new SqliteStore({ path: ':memory:' });
     for (let i = 0; i < 3; i++)
       await store.appendMessages(`s${i}`, 't', [
         { message: { role: 'user', content: 'x' }, tokens: 1, task_id: null },
       ]);
     await store.flush();
-    const sweeper = new SessionSweeper(store, 60_000, () => {});
+    const sweeper = new Sweeper(
+      60_000,
+      (before, limit) => store.deleteIdleSessions(before, limit),
+      () => {},
+    );
     sweeper.start(1_000);
     assert.equal(sweeper.expired(Date.now() - 61_000), true);
     assert.equal(sweeper.expired(Date.now() - 59_000), false);
@@ -190,6 +194,30 @@ describe('SessionSweeper', () => {
     assert.equal(await store.getSession('s0'), undefined);
     await sweeper.stop();
     await store.close();
+  });
+
+  it('sweeps in batches of 500 until a batch comes back short, and shares a sweep in progress', async () => {
+    const { Sweeper } = await import('../../src/store/index.js');
+    const calls: [number, number][] = [];
+    let left = 1234;
+    const sweeper = new Sweeper(
+      1000,
+      async (before, limit) => {
+        calls.push([before, limit]);
+        const deleted = Math.min(limit, left);
+        left -= deleted;
+        return deleted;
+      },
+      () => {},
+    );
+    const [a, b] = await Promise.all([sweeper.sweep(5000), sweeper.sweep(9000)]);
+    assert.equal(a, 1234);
+    assert.equal(b, 1234, 'the second call joined the first sweep');
+    assert.deepEqual(calls, [
+      [4000, 500],
+      [4000, 500],
+      [4000, 500],
+    ]);
   });
 });
 

@@ -252,6 +252,43 @@ for (const backend of backends) {
       await store.close();
     });
 
+    it('deletes finished tasks past a cutoff, oldest first, in batches; never a queued or running one', async () => {
+      const store = await backend.open();
+      const finished = (
+        id: string,
+        created: number,
+        finishedAt: number,
+        status: 'succeeded' | 'failed' | 'cancelled',
+      ) => task(id, { status, created_at: created, started_at: created, finished_at: finishedAt });
+      await store.insertTask(finished('old-ok', 1000, 1500, 'succeeded'));
+      await store.insertTask(finished('old-failed', 1100, 1600, 'failed'));
+      await store.insertTask(finished('old-cancelled', 1200, 1700, 'cancelled'));
+      await store.insertTask(task('old-queued', { created_at: 1300 }));
+      await store.insertTask(task('old-running', { created_at: 1400, status: 'running', started_at: 1400 }));
+      await store.insertTask(finished('long', 1450, 5000, 'succeeded'));
+      await store.insertTask(finished('new', 4000, 4500, 'succeeded'));
+      // A task queued and then finished through the write queue counts once it is finished.
+      const late = task('late', { created_at: 1800 });
+      await store.insertTask(late);
+      late.status = 'succeeded';
+      late.finished_at = 1900;
+      store.updateTask(late);
+
+      assert.equal(await store.deleteFinishedTasks(2000, 2), 2, 'a full batch');
+      assert.equal(await store.getTask('old-ok'), undefined, 'oldest first');
+      assert.equal(await store.getTask('old-failed'), undefined);
+      assert.equal(await store.deleteFinishedTasks(2000, 500), 2);
+      assert.equal(await store.getTask('old-cancelled'), undefined);
+      assert.equal(await store.getTask('late'), undefined, 'its queued update was committed first');
+      assert.equal(await store.deleteFinishedTasks(2000, 500), 0, 'nothing left before the cutoff');
+      for (const id of ['old-queued', 'old-running', 'long', 'new'])
+        assert.equal((await store.getTask(id))?.id, id, `${id} is kept`);
+      const page = await store.listTasks({ tenant_id: 't1', limit: 10 });
+      assert.deepEqual(page.items.map((t) => t.id).sort(), ['long', 'new', 'old-queued', 'old-running']);
+      assert.equal(await store.deleteFinishedTasks(10_000, 500), 2, 'later cutoff: the rest of the finished');
+      await store.close();
+    });
+
     it('deletes idle sessions with their messages; a deleted session starts again empty', async () => {
       const store = await backend.open();
       await store.appendMessages('idle', 't1', [msg('user', 'old')]);

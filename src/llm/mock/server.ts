@@ -289,7 +289,8 @@ export class MockLlmServer {
     const queue = this.#scripts.get(model);
     const scripted = queue === undefined || queue.length === 0 ? undefined : queue.shift();
     const exchange = new Exchange(res, body, scenario, fault, scripted);
-    if (scenario.latencyMs > 0) setTimeout(startExchange, scenario.latencyMs, exchange);
+    // Unreferenced: a reply still waiting out its latency never keeps a closed mock's process alive.
+    if (scenario.latencyMs > 0) setTimeout(startExchange, scenario.latencyMs, exchange).unref();
     else exchange.start();
   }
 }
