@@ -11,7 +11,7 @@
  *        --max-rss-growth 0.05  --max-latency-drift 0.2  --out <file> (instead of bench/results)
  * Windows shrink for short runs (≤ 25 % of the duration). The warm-up is long because V8 sizes its
  * heap to the allocation rate: at a quiet machine's half capacity the heap (and so RSS) kept rising
- * for about 12 minutes before it levelled off, with the live heap flat all along.
+ * for 12–15 minutes before it levelled off, with the live heap flat all along.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
