@@ -6,9 +6,10 @@ import tls from 'node:tls';
  * connection for the whole streamed reply, so at 10,000 calls in flight there are 10,000 of them:
  * undici's Pool held 9.9 KiB of RSS per in-flight request there and node:http 11.5, a bare
  * `net.Socket` 4.3 (`npm run bench:transport`; this client 4.7). This client is the socket, one
- * parser state per connection and one object per exchange. It speaks only what an OpenAI-compatible endpoint needs: one request at a time per
- * connection (no pipelining), bodies given whole, replies framed by chunked transfer encoding,
- * content-length or the end of the connection. HTTP/2 stays with undici.
+ * parser state per connection and one object per exchange. It speaks only what an
+ * OpenAI-compatible endpoint needs: one request at a time per connection (no pipelining), bodies
+ * given whole, replies framed by chunked transfer encoding, content-length or the end of the
+ * connection. HTTP/2 stays with undici.
  */
 
 export interface Http1PoolOptions {

@@ -72,9 +72,9 @@ const MAX_ERROR_BODY = 64 * 1024;
  * A provider for any OpenAI-compatible chat completions endpoint (OpenAI, DeepSeek, Ollama,
  * vLLM, llama.cpp server, agentd's own mock). Over HTTP/1.1 (the default) agentd's own keep-alive
  * client carries the calls (`Http1Pool`, discuss/0011: half of undici's memory per call in flight,
- * `npm run bench:transport`); with `http2: true`, an undici Pool multiplexes them. Either way a call is a handler:
- * no AbortSignal and no body stream per call, which measured tens of microseconds each; streamed
- * replies are parsed chunk by chunk and never re-copied.
+ * `npm run bench:transport`); with `http2: true`, an undici Pool multiplexes them. Either way a
+ * call is a handler: no AbortSignal and no body stream per call, which measured tens of
+ * microseconds each; streamed replies are parsed chunk by chunk and never re-copied.
  */
 export class OpenAICompatibleProvider implements Provider {
   readonly name: string;

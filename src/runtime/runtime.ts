@@ -53,6 +53,7 @@ import { AgentdMetrics, createLogger, endSpan, type Logger, Tracing } from '../o
 import { AdaptiveConcurrency, FairScheduler } from '../queue/index.js';
 import { createSandboxTools, type Language, Sandbox, sandboxLanguage } from '../sandbox/index.js';
 import {
+  type DeleteBatch,
   openStore,
   type Page,
   type SessionRecord,
@@ -703,22 +704,33 @@ export class Runtime {
 
   #startSweepers(): void {
     const { sessions, tasks } = this.config;
-    if (sessions.idle_ttl_ms !== undefined) {
-      this.#sessionSweeper = new Sweeper(
-        sessions.idle_ttl_ms,
-        (before, limit) => this.store.deleteIdleSessions(before, limit),
-        (err) => this.log.warn({ err }, 'deleting idle sessions failed'),
-      );
-      this.#sessionSweeper.start(sessions.sweep_interval_ms);
-    }
-    if (tasks.retention_ms !== undefined) {
-      this.#taskSweeper = new Sweeper(
-        tasks.retention_ms,
-        (before, limit) => this.store.deleteFinishedTasks(before, limit),
-        (err) => this.log.warn({ err }, 'deleting finished tasks past retention failed'),
-      );
-      this.#taskSweeper.start(tasks.retention_sweep_interval_ms);
-    }
+    this.#sessionSweeper = this.#startSweeper(
+      sessions.idle_ttl_ms,
+      sessions.sweep_interval_ms,
+      (before, limit) => this.store.deleteIdleSessions(before, limit),
+      'idle sessions',
+    );
+    this.#taskSweeper = this.#startSweeper(
+      tasks.retention_ms,
+      tasks.retention_sweep_interval_ms,
+      (before, limit) => this.store.deleteFinishedTasks(before, limit),
+      'finished tasks past retention',
+    );
+  }
+
+  /** A running sweeper when `ttlMs` is configured. */
+  #startSweeper(
+    ttlMs: number | undefined,
+    intervalMs: number,
+    deleteBatch: DeleteBatch,
+    what: string,
+  ): Sweeper | undefined {
+    if (ttlMs === undefined) return undefined;
+    const sweeper = new Sweeper(ttlMs, deleteBatch, (err) =>
+      this.log.warn({ err }, `deleting ${what} failed`),
+    );
+    sweeper.start(intervalMs);
+    return sweeper;
   }
 
   /** Deletes sessions idle past `sessions.idle_ttl_ms` now (the sweeper does it periodically); how many. */
