@@ -13,7 +13,8 @@
  * heap to the allocation rate: at a quiet machine's half capacity the heap (and so RSS) kept rising
  * for 12–15 minutes before it levelled off, with the live heap flat all along.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { tempDir } from '../../test/helpers/agentd.js';
@@ -78,6 +79,8 @@ interface Sample {
   external_mib: number;
   event_loop_lag_p99_ms: number;
   open_handles: number;
+  /** The server's task database on disk (file and WAL). */
+  task_db_mib: number;
 }
 
 const dir = tempDir('agentd-soak-');
@@ -85,6 +88,19 @@ const mock = await startMockProcess();
 const agentd = await startAgentdProcess(dir.path, 'soak', soakConfig(mock.match));
 const driver = new MixDriver(agentd.match, maxInFlight);
 const pid = agentd.child.pid!;
+const taskDb = join(dir.path, 'soak.db');
+
+/** The task database's size on disk, with its WAL. */
+function taskDbMib(): number {
+  const size = (file: string): number => {
+    try {
+      return statSync(file).size;
+    } catch {
+      return 0;
+    }
+  };
+  return (size(taskDb) + size(`${taskDb}-wal`)) / 2 ** 20;
+}
 
 /** The server's own gauges from /metrics (prom-client's process and Node metrics); RSS from /proc when present. */
 async function serverGauges(): Promise<
@@ -212,11 +228,12 @@ try {
         unexpected: outcomes.filter((o) => o.unexpected).length,
         shed,
         ...(await serverGauges()),
+        task_db_mib: taskDbMib(),
       };
       shed = 0;
       samples.push(sample);
       process.stdout.write(
-        `[${sample.t} s] ${round(sample.throughput)} req/s, p50 ${round(sample.p50_ms)} ms, p99 ${round(sample.p99_ms)} ms, errors ${JSON.stringify(errors)}${sample.unexpected > 0 ? ` (${sample.unexpected} UNEXPECTED)` : ''}, RSS ${round(sample.rss_mib)} MiB (anon ${round(sample.rss_anon_mib)}), heap ${round(sample.heap_used_mib)}/${round(sample.heap_total_mib)} MiB, external ${round(sample.external_mib)} MiB, loop lag p99 ${round(sample.event_loop_lag_p99_ms)} ms, handles ${sample.open_handles}${sample.shed > 0 ? `, shed ${sample.shed}` : ''}\n`,
+        `[${sample.t} s] ${round(sample.throughput)} req/s, p50 ${round(sample.p50_ms)} ms, p99 ${round(sample.p99_ms)} ms, errors ${JSON.stringify(errors)}${sample.unexpected > 0 ? ` (${sample.unexpected} UNEXPECTED)` : ''}, RSS ${round(sample.rss_mib)} MiB (anon ${round(sample.rss_anon_mib)}), heap ${round(sample.heap_used_mib)}/${round(sample.heap_total_mib)} MiB, external ${round(sample.external_mib)} MiB, loop lag p99 ${round(sample.event_loop_lag_p99_ms)} ms, handles ${sample.open_handles}, task db ${round(sample.task_db_mib)} MiB${sample.shed > 0 ? `, shed ${sample.shed}` : ''}\n`,
       );
       nextSample += interval * 1000;
     }
@@ -275,6 +292,18 @@ try {
       `${unexpected} requests failed that should not have (${unexpectedExamples.join('; ')}${lost > 0 ? `; ${lost} never finished` : ''})`,
     );
   const passed = failures.length === 0;
+  // Storage growth over the whole run: what the task database gains per request answered.
+  const answered = samples.reduce((sum, s) => sum + s.completed, 0);
+  const taskDbGrowth = {
+    mib: samples.length === 0 ? 0 : samples[samples.length - 1]!.task_db_mib - samples[0]!.task_db_mib,
+    mib_per_minute: 0,
+    kib_per_request: 0,
+  };
+  if (samples.length > 1) {
+    const minutes = (samples[samples.length - 1]!.t - samples[0]!.t) / 60;
+    taskDbGrowth.mib_per_minute = taskDbGrowth.mib / minutes;
+    taskDbGrowth.kib_per_request = (taskDbGrowth.mib * 1024) / Math.max(1, answered - samples[0]!.completed);
+  }
   process.stdout.write(
     [
       '',
@@ -282,6 +311,7 @@ try {
       `last window (${round(duration - window)}–${round(duration)} s): ${round(b.throughput)} req/s, p50 ${round(b.p50_ms)} ms, p99 ${round(b.p99_ms)} ms, RSS ${round(b.rss_mib)} MiB`,
       `drift: RSS ${round(drift.rss * 100)} %, p50 ${round(drift.p50 * 100)} %, p99 ${round(drift.p99 * 100)} %, throughput ${round(drift.throughput * 100)} %`,
       `errors by code: ${JSON.stringify(errorsByCode)}; unexpected: ${unexpected}`,
+      `task database: +${round(taskDbGrowth.mib)} MiB, ${round(taskDbGrowth.mib_per_minute)} MiB a minute, ${round(taskDbGrowth.kib_per_request)} KiB per request`,
       passed ? 'PASS' : `FAIL: ${failures.join('; ')}`,
       '',
     ].join('\n'),
@@ -300,6 +330,7 @@ try {
     last_window: b,
     drift,
     errors_by_code: errorsByCode,
+    task_db_growth: taskDbGrowth,
     unexpected,
     unexpected_examples: unexpectedExamples,
     passed,
