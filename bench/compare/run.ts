@@ -16,7 +16,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { tempDir } from '../../test/helpers/agentd.js';
 import { mockBackedConfig, startMockProcess } from '../lib/agentd.js';
-import { type LatencyResult, measureLatency, measureThroughput, type ThroughputResult } from '../lib/load.js';
+import {
+  type LatencyResult,
+  measureLatencyInterleaved,
+  measureThroughput,
+  type ThroughputResult,
+} from '../lib/load.js';
 import { describeMachine } from '../lib/machine.js';
 import { cpuSeconds, type Started, startNode } from '../lib/processes.js';
 import { table, writeResult } from '../lib/report.js';
@@ -126,17 +131,21 @@ try {
     },
   ];
   for (let r = 1; r <= rounds; r++) {
-    // Alternate which tree goes first, so drift on a shared machine hits both alike.
-    for (const tree of r % 2 === 1 ? trees : [...trees].reverse()) {
-      for (const workload of workloads) {
-        const target = {
-          name: `${tree.name} ${workload.name}`,
-          url: tree.agentd.match,
-          path: workload.path,
-          body: JSON.stringify(workload.body),
-          validate: workload.check,
-        };
-        const lat = await measureLatency(target, requests, Math.min(500, requests));
+    for (const workload of workloads) {
+      // Alternate which tree goes first, so drift on a shared machine hits both alike; latency
+      // requests take turns of 100 between the trees.
+      const order = r % 2 === 1 ? trees : [...trees].reverse();
+      const targets = order.map((tree) => ({
+        name: `${tree.name} ${workload.name}`,
+        url: tree.agentd.match,
+        path: workload.path,
+        body: JSON.stringify(workload.body),
+        validate: workload.check,
+      }));
+      const lats = await measureLatencyInterleaved(targets, requests, Math.min(500, requests));
+      for (const [t, tree] of order.entries()) {
+        const target = targets[t]!;
+        const lat = lats[t]!;
         const pid = tree.agentd.child.pid!;
         const cpuBefore = await cpuSeconds(pid);
         const thr = await measureThroughput(target, 32, seconds);

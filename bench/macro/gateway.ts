@@ -3,8 +3,8 @@
  * with a model) against the mock called directly, through a minimal pass-through proxy and through
  * Portkey's open-source gateway (`@portkey-ai/gateway`, installed in bench/gateway-peers), side
  * by side in alternating rounds: added latency p50/p99 at one connection (streamed request, whole
- * answer), throughput at 32 connections, and time-to-first-token overhead when streaming; then the
- * same for a non-streamed completion. Portkey is in the non-streamed table only: its streaming
+ * answer; the targets take turns of 100 requests), throughput at 32 connections, and
+ * time-to-first-token overhead when streaming; then the same for a non-streamed completion. Portkey is in the non-streamed table only: its streaming
  * path fails on Node 20 (see docs/benchmarks.md).
  * Targets: added p99 ≤ 0.5 ms at one connection; throughput ≥ 0.8× the proxy's.
  * Flags: --rounds N (3) --seconds S (5) --requests N (2000)
@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { Client } from 'undici';
 import { tempDir } from '../../test/helpers/agentd.js';
 import { mockBackedConfig, startAgentdProcess, startMockProcess } from '../lib/agentd.js';
-import { measureLatency, measureThroughput, type Target } from '../lib/load.js';
+import { measureLatencyInterleaved, measureThroughput, type Target } from '../lib/load.js';
 import { describeMachine } from '../lib/machine.js';
 import { startNode } from '../lib/processes.js';
 import { table, updateDocs, writeResult } from '../lib/report.js';
@@ -188,8 +188,9 @@ const samples = new Map<string, Samples>();
 const wholeSamples = new Map<string, Samples>();
 try {
   for (let r = 1; r <= rounds; r++) {
-    for (const target of targets) {
-      const latency = await measureLatency(target, requests, Math.min(500, requests));
+    const streamedLatency = await measureLatencyInterleaved(targets, requests, Math.min(500, requests));
+    for (const [t, target] of targets.entries()) {
+      const latency = streamedLatency[t]!;
       const ttft = await measureTtft(target, Math.min(500, requests), 100);
       const throughput = await measureThroughput(target, 32, seconds);
       if (throughput.errors > 0 || throughput.non2xx > 0)
@@ -206,8 +207,9 @@ try {
         `round ${r} ${target.name}: ${Math.round(throughput.requests_per_sec)} req/s, p50 ${round(latency.p50_ms)} ms, p99 ${round(latency.p99_ms)} ms, ttft ${round(median(ttft))} ms\n`,
       );
     }
-    for (const target of wholeTargets) {
-      const latency = await measureLatency(target, requests, Math.min(500, requests));
+    const wholeLatency = await measureLatencyInterleaved(wholeTargets, requests, Math.min(500, requests));
+    for (const [t, target] of wholeTargets.entries()) {
+      const latency = wholeLatency[t]!;
       const throughput = await measureThroughput(target, 32, seconds);
       if (throughput.errors > 0 || throughput.non2xx > 0)
         throw new Error(
@@ -286,7 +288,7 @@ const text = [
     wholeRows,
   ),
   '',
-  `Gateway mode through admission, router (breaker, retry policy) and chunk pass-through (a whole reply: the provider's bytes); "added" is against calling the mock directly. Medians of ${rounds} alternating rounds, ${String(describeMachine().cpu)}, 2 cores, ${process.version}, ${new Date().toISOString().slice(0, 10)}. Targets: added p99 ≤ 0.5 ms at one connection, throughput ≥ 0.8× the proxy. ${portkeyNote} Command: \`npm run bench:gateway\`.`,
+  `Gateway mode through admission, router (breaker, retry policy) and chunk pass-through (a whole reply: the provider's bytes); "added" is against calling the mock directly, in latency runs where the targets take turns of 100 requests. Medians of ${rounds} alternating rounds, ${String(describeMachine().cpu)}, 2 cores, ${process.version}, ${new Date().toISOString().slice(0, 10)}. Targets: added p99 ≤ 0.5 ms at one connection, throughput ≥ 0.8× the proxy. ${portkeyNote} Command: \`npm run bench:gateway\`.`,
 ].join('\n');
 process.stdout.write(`\n${text}\n`);
 writeResult('gateway', {

@@ -2,9 +2,10 @@
  * `npm run bench`: the core figures, measured side by side in one run on 127.0.0.1.
  *   1. the mock model directly          2. a minimal pass-through proxy (the ceiling)
  *   3. agentd running a one-call task   4. agentd running a task with one tool round trip
- * For each: throughput at 32 connections, and latency p50/p99 at one connection. Rounds
- * alternate the targets so drift on this shared machine hits all of them alike; medians of the
- * rounds are reported, with agentd's added latency over the mock and its ratio to the proxy.
+ * For each: throughput at 32 connections, and latency p50/p99 at one connection. Latency requests
+ * take turns of 100 between the targets and throughput rounds alternate them, so drift on this shared
+ * machine hits all of them alike; medians of the rounds are reported, with agentd's added latency
+ * over the mock and its ratio to the proxy.
  *
  * Flags: --rounds N (3)  --seconds S (5)  --requests N (2000)
  */
@@ -14,7 +15,7 @@ import { tempDir } from '../../test/helpers/agentd.js';
 import { mockBackedConfig, startAgentdProcess, startMockProcess } from '../lib/agentd.js';
 import {
   type LatencyResult,
-  measureLatency,
+  measureLatencyInterleaved,
   measureThroughput,
   type Target,
   type ThroughputResult,
@@ -86,8 +87,14 @@ const latency = new Map<string, LatencyResult[]>();
 const throughput = new Map<string, ThroughputResult[]>();
 try {
   for (let round = 1; round <= rounds; round++) {
-    for (const target of targets) {
-      const lat = await measureLatency(target, requests, Math.min(500, requests), 'x-agentd-overhead-ms');
+    const lats = await measureLatencyInterleaved(
+      targets,
+      requests,
+      Math.min(500, requests),
+      'x-agentd-overhead-ms',
+    );
+    for (const [t, target] of targets.entries()) {
+      const lat = lats[t]!;
       const thr = await measureThroughput(target, 32, seconds);
       latency.set(target.name, [...(latency.get(target.name) ?? []), lat]);
       throughput.set(target.name, [...(throughput.get(target.name) ?? []), thr]);
@@ -163,7 +170,7 @@ const text = [
   '',
   `agentd one-call throughput / proxy: **${round(derived.one_call_vs_proxy_throughput)}×** (target ≥ 0.7); added latency over the mock at one connection: p50 **${round(derived.one_call_added_p50_ms)} ms** (target ≤ 0.5), p99 **${round(derived.one_call_added_p99_ms)} ms** (target ≤ 2). Tool round trip (two model calls + calculator): added p50 ${round(derived.tool_trip_added_p50_ms)} ms.`,
   '',
-  `Medians of ${rounds} alternating rounds; ${requests} sequential requests per latency run, ${seconds} s per throughput run (autocannon). ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${String(machine.date).slice(0, 10)}. Command: \`npm run bench\`.`,
+  `Medians of ${rounds} alternating rounds; ${requests} sequential requests per target and round, the targets taking turns of 100 requests, ${seconds} s per throughput run (autocannon). ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${String(machine.date).slice(0, 10)}. Command: \`npm run bench\`.`,
 ].join('\n');
 process.stdout.write(`\n${text}\n`);
 const file = writeResult('core', {
