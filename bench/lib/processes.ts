@@ -125,3 +125,11 @@ export async function cpuSeconds(pid: number): Promise<number> {
   // Fields 14 and 15 of /proc/<pid>/stat (utime, stime) are at 11 and 12 after the command name.
   return (Number(stat[11]) + Number(stat[12])) / 100;
 }
+
+/** The whole machine's CPU time so far, all cores, and the part of it spent idle (Linux: /proc/stat). */
+export async function machineCpu(): Promise<{ total: number; idle: number }> {
+  const first = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!;
+  // cpu  user nice system idle iowait irq softirq steal …
+  const ticks = first.trim().split(/\s+/).slice(1).map(Number);
+  return { total: ticks.reduce((sum, t) => sum + t, 0), idle: ticks[3]! + ticks[4]! };
+}
