@@ -221,7 +221,7 @@ try {
     rows,
   );
   process.stdout.write(
-    `\n${text}\n\nMedians of ${rounds} alternating rounds; ${seconds} s per throughput run, ${requests} sequential requests per latency run.\n`,
+    `\n${text}\n\nMedians of ${rounds} alternating rounds; ${seconds} s per throughput run, ${requests} sequential requests per tree and latency run, the trees taking turns of 100.\n`,
   );
   const file = writeResult('compare', {
     machine: describeMachine(),
