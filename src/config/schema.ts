@@ -466,6 +466,12 @@ export const ConfigSchema = Type.Object(
           description: 'events kept per task for resume',
         }),
         max_input_chars: Type.Integer({ minimum: 1, default: 200_000 }),
+        recent_limit: Type.Integer({
+          minimum: 0,
+          default: 10_000,
+          description:
+            'finished tasks kept in memory (the newest, for at most 10 minutes) so their whole event log replays and reads skip storage; 0 keeps none: a finished task then replays only its final event',
+        }),
         retention_ms: Type.Optional(
           Type.Integer({
             minimum: 60_000,

@@ -159,7 +159,7 @@ export { DEFAULT_TENANT };
 
 /** Output tokens assumed for a call whose agent sets no `max_output_tokens` (token-rate estimates). */
 const DEFAULT_OUTPUT_ESTIMATE = 256;
-/** How long a finished task stays in memory (the newest 10,000 at most) for reads and SSE replay. */
+/** How long a finished task stays in memory (the newest `tasks.recent_limit`) for reads and SSE replay. */
 const RECENT_TTL_MS = 10 * 60_000;
 
 /** Builds the admission layer: shared limits on Redis when configured, else in this process. */
@@ -221,8 +221,11 @@ export class Runtime {
   readonly #providers: StartedProviders;
   readonly #agents = new Map<string, Agent>();
   readonly #active = new Map<string, Task>();
-  /** Recently finished tasks, for reads and SSE replay without the store (never past their retention). */
-  readonly #recent: LRUCache<string, Task>;
+  /**
+   * Recently finished tasks, for reads and SSE replay without the store (never past their
+   * retention); undefined when `tasks.recent_limit` is 0.
+   */
+  readonly #recent: LRUCache<string, Task> | undefined;
   readonly #idempotency = new Map<string, Task>();
   readonly #scheduler: FairScheduler<Task>;
   readonly #adaptive: AdaptiveConcurrency | undefined;
@@ -256,10 +259,13 @@ export class Runtime {
     sandbox: Sandbox,
   ) {
     this.config = config;
-    this.#recent = new LRUCache({
-      max: 10_000,
-      ttl: Math.min(RECENT_TTL_MS, config.tasks.retention_ms ?? RECENT_TTL_MS),
-    });
+    this.#recent =
+      config.tasks.recent_limit === 0
+        ? undefined
+        : new LRUCache({
+            max: config.tasks.recent_limit,
+            ttl: Math.min(RECENT_TTL_MS, config.tasks.retention_ms ?? RECENT_TTL_MS),
+          });
     this.admission = admission;
     this.tracing = tracing;
     this.metrics = new AgentdMetrics({ tenantLabels: config.observability.metrics.tenant_labels });
@@ -620,7 +626,7 @@ export class Runtime {
 
   /** A task in this process (running, queued or recently finished), if the tenant owns it. */
   liveTask(id: string, tenantId: string): Task | undefined {
-    const task = this.#active.get(id) ?? this.#recent.get(id);
+    const task = this.#active.get(id) ?? this.#recent?.get(id);
     return task !== undefined && task.record.tenant_id === tenantId ? task : undefined;
   }
 
@@ -1110,7 +1116,7 @@ export class Runtime {
       else this.log.debug(fields, 'task finished');
     }
     this.#forget(task);
-    this.#recent.set(task.id, task);
+    this.#recent?.set(task.id, task);
     this.#finishedTasks++;
   }
 
