@@ -1,5 +1,6 @@
 import autocannon from 'autocannon';
 import { Client } from 'undici';
+import { cpuSeconds, machineCpu } from './processes.js';
 import { median, percentile } from './stats.js';
 
 export interface Target {
@@ -124,5 +125,35 @@ export async function measureThroughput(
     requests: result.requests.total,
     errors: result.errors,
     non2xx: result.non2xx,
+  };
+}
+
+export interface ThroughputAndCpu extends ThroughputResult {
+  /** CPU µs (user + system, all its threads) the process that answered spent per request. */
+  server_cpu_us_per_request: number;
+  /** The share of the whole machine's CPU time that stayed idle during the run. */
+  machine_idle: number;
+}
+
+/**
+ * `measureThroughput`, with the CPU time per request of the process `pid` that answers the load
+ * generator (/proc) and how much of the machine stayed idle. A server bound by its main thread
+ * serves one core's worth: its throughput is 1 s ÷ its CPU per request.
+ */
+export async function measureThroughputAndCpu(
+  target: Target,
+  connections: number,
+  seconds: number,
+  pid: number,
+): Promise<ThroughputAndCpu> {
+  const cpuBefore = await cpuSeconds(pid);
+  const machineBefore = await machineCpu();
+  const result = await measureThroughput(target, connections, seconds);
+  const machineAfter = await machineCpu();
+  const cpuAfter = await cpuSeconds(pid);
+  return {
+    ...result,
+    server_cpu_us_per_request: ((cpuAfter - cpuBefore) * 1e6) / result.requests,
+    machine_idle: (machineAfter.idle - machineBefore.idle) / (machineAfter.total - machineBefore.total),
   };
 }

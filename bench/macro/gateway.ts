@@ -3,9 +3,10 @@
  * with a model) against the mock called directly, through a minimal pass-through proxy and through
  * Portkey's open-source gateway (`@portkey-ai/gateway`, installed in bench/gateway-peers), side
  * by side in alternating rounds: added latency p50/p99 at one connection (streamed request, whole
- * answer; the targets take turns of 100 requests), throughput at 32 connections, and
- * time-to-first-token overhead when streaming; then the same for a non-streamed completion. Portkey is in the non-streamed table only: its streaming
- * path fails on Node 20 (see docs/benchmarks.md).
+ * answer; the targets take turns of 100 requests), throughput at 32 connections with the
+ * answering process's CPU time per request, and time-to-first-token overhead when streaming; then
+ * the same for a non-streamed completion. Portkey is in the non-streamed table only: its
+ * streaming path fails on Node 20 (see docs/benchmarks.md).
  * Targets: added p99 ≤ 0.5 ms at one connection; throughput ≥ 0.8× the proxy's.
  * Flags: --rounds N (3) --seconds S (5) --requests N (2000)
  */
@@ -17,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { Client } from 'undici';
 import { tempDir } from '../../test/helpers/agentd.js';
 import { mockBackedConfig, startAgentdProcess, startMockProcess } from '../lib/agentd.js';
-import { measureLatencyInterleaved, measureThroughput, type Target } from '../lib/load.js';
+import { measureLatencyInterleaved, measureThroughputAndCpu, type Target } from '../lib/load.js';
 import { describeMachine } from '../lib/machine.js';
 import { startNode } from '../lib/processes.js';
 import { table, updateDocs, writeResult } from '../lib/report.js';
@@ -178,8 +179,18 @@ const targets: Target[] = [
   },
 ];
 
+/** The process that answers each target's load generator, for its CPU time per request. */
+const pids = new Map<string, number>([
+  ['mock direct', mock.child.pid!],
+  ['pass-through proxy', proxy.child.pid!],
+  ['agentd gateway', agentd.child.pid!],
+]);
+if (portkey !== undefined) pids.set(`Portkey gateway ${portkeyVersion}`, portkey.child.pid!);
+
 interface Samples {
   rps: number[];
+  /** CPU µs per request of the process the load generator talks to. */
+  cpu: number[];
   p50: number[];
   p99: number[];
   ttft50: number[];
@@ -192,36 +203,38 @@ try {
     for (const [t, target] of targets.entries()) {
       const latency = streamedLatency[t]!;
       const ttft = await measureTtft(target, Math.min(500, requests), 100);
-      const throughput = await measureThroughput(target, 32, seconds);
+      const throughput = await measureThroughputAndCpu(target, 32, seconds, pids.get(target.name)!);
       if (throughput.errors > 0 || throughput.non2xx > 0)
         throw new Error(
           `${target.name}: ${throughput.errors} errors, ${throughput.non2xx} non-2xx under load`,
         );
-      const entry = samples.get(target.name) ?? { rps: [], p50: [], p99: [], ttft50: [] };
+      const entry = samples.get(target.name) ?? { rps: [], cpu: [], p50: [], p99: [], ttft50: [] };
       entry.rps.push(throughput.requests_per_sec);
+      entry.cpu.push(throughput.server_cpu_us_per_request);
       entry.p50.push(latency.p50_ms);
       entry.p99.push(latency.p99_ms);
       entry.ttft50.push(median(ttft));
       samples.set(target.name, entry);
       process.stderr.write(
-        `round ${r} ${target.name}: ${Math.round(throughput.requests_per_sec)} req/s, p50 ${round(latency.p50_ms)} ms, p99 ${round(latency.p99_ms)} ms, ttft ${round(median(ttft))} ms\n`,
+        `round ${r} ${target.name}: ${Math.round(throughput.requests_per_sec)} req/s, ${Math.round(throughput.server_cpu_us_per_request)} µs CPU/request, p50 ${round(latency.p50_ms)} ms, p99 ${round(latency.p99_ms)} ms, ttft ${round(median(ttft))} ms\n`,
       );
     }
     const wholeLatency = await measureLatencyInterleaved(wholeTargets, requests, Math.min(500, requests));
     for (const [t, target] of wholeTargets.entries()) {
       const latency = wholeLatency[t]!;
-      const throughput = await measureThroughput(target, 32, seconds);
+      const throughput = await measureThroughputAndCpu(target, 32, seconds, pids.get(target.name)!);
       if (throughput.errors > 0 || throughput.non2xx > 0)
         throw new Error(
           `${target.name}: ${throughput.errors} errors, ${throughput.non2xx} non-2xx under load (whole)`,
         );
-      const entry = wholeSamples.get(target.name) ?? { rps: [], p50: [], p99: [], ttft50: [] };
+      const entry = wholeSamples.get(target.name) ?? { rps: [], cpu: [], p50: [], p99: [], ttft50: [] };
       entry.rps.push(throughput.requests_per_sec);
+      entry.cpu.push(throughput.server_cpu_us_per_request);
       entry.p50.push(latency.p50_ms);
       entry.p99.push(latency.p99_ms);
       wholeSamples.set(target.name, entry);
       process.stderr.write(
-        `round ${r} ${target.name} (whole): ${Math.round(throughput.requests_per_sec)} req/s, p50 ${round(latency.p50_ms)} ms, p99 ${round(latency.p99_ms)} ms\n`,
+        `round ${r} ${target.name} (whole): ${Math.round(throughput.requests_per_sec)} req/s, ${Math.round(throughput.server_cpu_us_per_request)} µs CPU/request, p50 ${round(latency.p50_ms)} ms, p99 ${round(latency.p99_ms)} ms\n`,
       );
     }
   }
@@ -239,6 +252,7 @@ const rows = [...samples].map(([name, s]) => [
   name,
   Math.round(median(s.rps)),
   round(median(s.rps) / median(viaProxy.rps)),
+  Math.round(median(s.cpu)),
   round(median(s.p50)),
   round(median(s.p99)),
   name === 'mock direct' ? '—' : round(median(s.p50) - median(direct.p50)),
@@ -251,6 +265,7 @@ const wholeRows = [...wholeSamples].map(([name, s]) => [
   name,
   Math.round(median(s.rps)),
   round(median(s.rps) / median(wholeProxy.rps)),
+  Math.round(median(s.cpu)),
   round(median(s.p50)),
   round(median(s.p99)),
   name === 'mock direct' ? '—' : round(median(s.p50) - median(wholeDirect.p50)),
@@ -266,6 +281,7 @@ const text = [
       'streamed chat completion',
       'req/s @32',
       'vs proxy',
+      'server CPU µs/req @32',
       'p50 ms @1',
       'p99 ms @1',
       'added p50 ms',
@@ -280,6 +296,7 @@ const text = [
       'whole (non-streamed) completion',
       'req/s @32',
       'vs proxy',
+      'server CPU µs/req @32',
       'p50 ms @1',
       'p99 ms @1',
       'added p50 ms',
@@ -288,7 +305,7 @@ const text = [
     wholeRows,
   ),
   '',
-  `Gateway mode through admission, router (breaker, retry policy) and chunk pass-through (a whole reply: the provider's bytes); "added" is against calling the mock directly, in latency runs where the targets take turns of 100 requests. Medians of ${rounds} alternating rounds, ${String(describeMachine().cpu)}, 2 cores, ${process.version}, ${new Date().toISOString().slice(0, 10)}. Targets: added p99 ≤ 0.5 ms at one connection, throughput ≥ 0.8× the proxy. ${portkeyNote} Command: \`npm run bench:gateway\`.`,
+  `Gateway mode through admission, router (breaker, retry policy) and chunk pass-through (a whole reply: the provider's bytes); "added" is against calling the mock directly, in latency runs where the targets take turns of 100 requests; "server CPU" is the CPU time per request (/proc, user + system, all threads) of the process the load generator talks to, which sets the throughput of a server bound by its main thread. Medians of ${rounds} alternating rounds, ${String(describeMachine().cpu)}, 2 cores, ${process.version}, ${new Date().toISOString().slice(0, 10)}. Targets: added p99 ≤ 0.5 ms at one connection, throughput ≥ 0.8× the proxy. ${portkeyNote} Command: \`npm run bench:gateway\`.`,
 ].join('\n');
 process.stdout.write(`\n${text}\n`);
 writeResult('gateway', {

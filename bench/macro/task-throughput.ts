@@ -17,12 +17,12 @@ import { mockBackedConfig, startAgentdProcess, startMockProcess } from '../lib/a
 import {
   type LatencyResult,
   measureLatencyInterleaved,
-  measureThroughput,
+  measureThroughputAndCpu,
   type Target,
-  type ThroughputResult,
+  type ThroughputAndCpu,
 } from '../lib/load.js';
 import { describeMachine } from '../lib/machine.js';
-import { cpuSeconds, machineCpu, startNode } from '../lib/processes.js';
+import { startNode } from '../lib/processes.js';
 import { table, updateDocs, writeResult } from '../lib/report.js';
 import { median, round } from '../lib/stats.js';
 
@@ -90,9 +90,7 @@ const targets: (Target & { pid: number })[] = [
 ];
 
 const latency = new Map<string, LatencyResult[]>();
-const throughput = new Map<string, ThroughputResult[]>();
-/** Per throughput run: the answering server's CPU µs per request, and the machine's idle share. */
-const cpu = new Map<string, { server_us_per_request: number; machine_idle: number }[]>();
+const throughput = new Map<string, ThroughputAndCpu[]>();
 try {
   for (let round = 1; round <= rounds; round++) {
     const lats = await measureLatencyInterleaved(
@@ -103,21 +101,11 @@ try {
     );
     for (const [t, target] of targets.entries()) {
       const lat = lats[t]!;
-      const cpuBefore = await cpuSeconds(target.pid);
-      const machineBefore = await machineCpu();
-      const thr = await measureThroughput(target, 32, seconds);
-      const machineAfter = await machineCpu();
-      cpu.set(target.name, [
-        ...(cpu.get(target.name) ?? []),
-        {
-          server_us_per_request: (((await cpuSeconds(target.pid)) - cpuBefore) * 1e6) / thr.requests,
-          machine_idle: (machineAfter.idle - machineBefore.idle) / (machineAfter.total - machineBefore.total),
-        },
-      ]);
+      const thr = await measureThroughputAndCpu(target, 32, seconds, target.pid);
       latency.set(target.name, [...(latency.get(target.name) ?? []), lat]);
       throughput.set(target.name, [...(throughput.get(target.name) ?? []), thr]);
       process.stderr.write(
-        `round ${round} ${target.name}: p50 ${round3(lat.p50_ms)} ms, p99 ${round3(lat.p99_ms)} ms, ${Math.round(thr.requests_per_sec)} req/s, server ${Math.round(cpu.get(target.name)!.at(-1)!.server_us_per_request)} µs CPU/request (errors ${thr.errors}, non-2xx ${thr.non2xx})\n`,
+        `round ${round} ${target.name}: p50 ${round3(lat.p50_ms)} ms, p99 ${round3(lat.p99_ms)} ms, ${Math.round(thr.requests_per_sec)} req/s, server ${Math.round(thr.server_cpu_us_per_request)} µs CPU/request (errors ${thr.errors}, non-2xx ${thr.non2xx})\n`,
       );
     }
   }
@@ -136,12 +124,11 @@ const summary = targets.map((target) => {
   const lats = latency.get(target.name)!;
   const thrs = throughput.get(target.name)!;
   const overhead = lats.map((l) => l.header_p50_ms).filter((v): v is number => v !== undefined);
-  const cpus = cpu.get(target.name)!;
   return {
     target: target.name,
     requests_per_sec: median(thrs.map((t) => t.requests_per_sec)),
-    server_cpu_us_per_request: median(cpus.map((c) => c.server_us_per_request)),
-    machine_idle: median(cpus.map((c) => c.machine_idle)),
+    server_cpu_us_per_request: median(thrs.map((t) => t.server_cpu_us_per_request)),
+    machine_idle: median(thrs.map((t) => t.machine_idle)),
     p50_ms: median(lats.map((l) => l.p50_ms)),
     p99_ms: median(lats.map((l) => l.p99_ms)),
     errors: thrs.reduce((sum, t) => sum + t.errors + t.non2xx, 0),
