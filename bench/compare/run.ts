@@ -19,11 +19,11 @@ import { mockBackedConfig, startMockProcess } from '../lib/agentd.js';
 import {
   type LatencyResult,
   measureLatencyInterleaved,
-  measureThroughput,
-  type ThroughputResult,
+  measureThroughputAndCpu,
+  type ThroughputAndCpu,
 } from '../lib/load.js';
 import { describeMachine } from '../lib/machine.js';
-import { cpuSeconds, type Started, startNode } from '../lib/processes.js';
+import { type Started, startNode } from '../lib/processes.js';
 import { table, writeResult } from '../lib/report.js';
 import { median, round } from '../lib/stats.js';
 
@@ -107,9 +107,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 const processes: Started[] = [];
 const latency = new Map<string, LatencyResult[]>();
-const throughput = new Map<string, ThroughputResult[]>();
-/** The agentd process's CPU µs per request during each throughput run. */
-const cpuPerRequest = new Map<string, number[]>();
+const throughput = new Map<string, ThroughputAndCpu[]>();
 try {
   run('npm', ['run', 'build'], root);
   prepareRefTree();
@@ -146,15 +144,11 @@ try {
       for (const [t, tree] of order.entries()) {
         const target = targets[t]!;
         const lat = lats[t]!;
-        const pid = tree.agentd.child.pid!;
-        const cpuBefore = await cpuSeconds(pid);
-        const thr = await measureThroughput(target, 32, seconds);
-        const cpuUs = (((await cpuSeconds(pid)) - cpuBefore) * 1e6) / thr.requests;
-        cpuPerRequest.set(target.name, [...(cpuPerRequest.get(target.name) ?? []), cpuUs]);
+        const thr = await measureThroughputAndCpu(target, 32, seconds, tree.agentd.child.pid!);
         latency.set(target.name, [...(latency.get(target.name) ?? []), lat]);
         throughput.set(target.name, [...(throughput.get(target.name) ?? []), thr]);
         process.stderr.write(
-          `round ${r} ${target.name}: ${Math.round(thr.requests_per_sec)} req/s, ${Math.round(cpuUs)} µs CPU/request, p50 ${round(lat.p50_ms)} ms, p99 ${round(lat.p99_ms)} ms\n`,
+          `round ${r} ${target.name}: ${Math.round(thr.requests_per_sec)} req/s, ${Math.round(thr.server_cpu_us_per_request)} µs CPU/request, p50 ${round(lat.p50_ms)} ms, p99 ${round(lat.p99_ms)} ms\n`,
         );
       }
     }
@@ -168,7 +162,7 @@ try {
       const thrs = throughput.get(`${tree} ${workload.name}`)!;
       return {
         rps: median(thrs.map((t) => t.requests_per_sec)),
-        cpuUs: median(cpuPerRequest.get(`${tree} ${workload.name}`)!),
+        cpuUs: median(thrs.map((t) => t.server_cpu_us_per_request)),
         p50: median(lats.map((l) => l.p50_ms)),
         p99: median(lats.map((l) => l.p99_ms)),
         errors: thrs.reduce((sum, t) => sum + t.errors + t.non2xx, 0),
