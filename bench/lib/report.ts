@@ -3,11 +3,16 @@ import { join } from 'node:path';
 
 const root = new URL('../..', import.meta.url).pathname;
 
-/** Writes `bench/results/<name>-<date>.json` and returns its path. */
+/**
+ * Writes `bench/results/<name>-<date>.json` and returns its path; a later run the same day writes
+ * `<name>-<date>-2.json`, `-3`…, never replacing an earlier result.
+ */
 export function writeResult(name: string, data: unknown): string {
   const dir = join(root, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, `${name}-${new Date().toISOString().slice(0, 10)}.json`);
+  const stem = `${name}-${new Date().toISOString().slice(0, 10)}`;
+  let path = join(dir, `${stem}.json`);
+  for (let n = 2; existsSync(path); n++) path = join(dir, `${stem}-${n}.json`);
   writeFileSync(path, `${JSON.stringify(data, null, 2)}\n`);
   return path;
 }
