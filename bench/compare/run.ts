@@ -9,6 +9,8 @@
  *
  * Flags: --rounds N (3)  --seconds S (5)  --requests N (2000)
  *        --fail-below R: exit 1 when a throughput ratio is below R (e.g. 0.9), for CI
+ *        --env NAME=VALUE (repeatable): set for this tree's agentd only, to measure a setting
+ *          against the same code (`npm run bench:compare -- HEAD --env AGENTD_TASKS__RECENT_LIMIT=0`)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -34,6 +36,7 @@ const { values, positionals } = parseArgs({
     seconds: { type: 'string', default: '5' },
     requests: { type: 'string', default: '2000' },
     'fail-below': { type: 'string' },
+    env: { type: 'string', multiple: true, default: [] },
   },
 });
 const ref = positionals[0];
@@ -46,6 +49,16 @@ if (ref === undefined) {
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 const requests = Number(values.requests);
+/** Environment for the current tree's agentd only (`--env NAME=VALUE`). */
+const currentEnv: Record<string, string> = {};
+for (const pair of values.env) {
+  const eq = pair.indexOf('=');
+  if (eq < 1) {
+    process.stderr.write(`--env takes NAME=VALUE, not ${JSON.stringify(pair)}\n`);
+    process.exit(2);
+  }
+  currentEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
+}
 const root = new URL('../..', import.meta.url).pathname;
 
 function run(command: string, args: string[], cwd: string): string {
@@ -74,7 +87,12 @@ function prepareRefTree(): void {
   run('npm', ['run', 'build'], refTree);
 }
 
-function startAgentd(tree: string, name: string, mockOrigin: string): Promise<Started> {
+function startAgentd(
+  tree: string,
+  name: string,
+  mockOrigin: string,
+  env: Record<string, string> = {},
+): Promise<Started> {
   const path = join(work.path, `${name}.json`);
   writeFileSync(
     path,
@@ -87,7 +105,7 @@ function startAgentd(tree: string, name: string, mockOrigin: string): Promise<St
   return startNode(
     [join(tree, 'dist', 'cli', 'main.js'), 'serve', '--port', '0', '--config', path],
     /"address":"(http:\/\/[^"]+)"/,
-    { env: { AGENTD_LOG_LEVEL: 'info' } },
+    { env: { AGENTD_LOG_LEVEL: 'info', ...env } },
   );
 }
 
@@ -114,7 +132,7 @@ try {
   const mock = await startMockProcess();
   processes.push(mock);
   const trees = [
-    { name: 'current', agentd: await startAgentd(root, 'current', mock.match) },
+    { name: 'current', agentd: await startAgentd(root, 'current', mock.match, currentEnv) },
     { name: 'ref', agentd: await startAgentd(refTree, 'ref', mock.match) },
   ];
   for (const tree of trees) processes.push(tree.agentd);
@@ -208,7 +226,7 @@ try {
     [
       'workload',
       'figure',
-      `current (${head.slice(0, 10)}${dirty ? ' + changes' : ''})`,
+      `current (${head.slice(0, 10)}${dirty ? ' + changes' : ''}${values.env.map((pair) => `, ${pair}`).join('')})`,
       `${ref} (${commit.slice(0, 10)})`,
       'current ÷ ref',
     ],
@@ -223,6 +241,7 @@ try {
     commit,
     head,
     dirty,
+    env: currentEnv,
     rounds,
     seconds,
     requests,

@@ -6,9 +6,10 @@
  * warm-up and exits 1 when RSS grew more than 5 %, latency p50 drifted more than 20 %, or any
  * request failed that should not have. Results: bench/results/soak-<date>.json.
  *
- * Flags: --duration 3m  --interval 10s  --warmup (25 % of the duration, at most 15m)  --window 60s  --rate N (req/s; default:
- *        calibrated)  --fraction 0.5 (of capacity)  --calibrate 10s  --max-in-flight 512
- *        --max-rss-growth 0.05  --max-latency-drift 0.2  --out <file> (instead of bench/results)
+ * Flags: --duration 3m  --interval 10s  --warmup (25 % of the duration, at most 15m)  --window 60s
+ *        --rate N (req/s; default: calibrated)  --fraction 0.5 (of capacity)  --calibrate 10s
+ *        --max-in-flight 512  --max-rss-growth 0.05  --max-latency-drift 0.2
+ *        --out <file> (instead of bench/results)
  * Windows shrink for short runs (≤ 25 % of the duration). The warm-up is long because V8 sizes its
  * heap to the allocation rate: at a quiet machine's half capacity the heap (and so RSS) kept rising
  * for 12–15 minutes before it levelled off, with the live heap flat all along.
