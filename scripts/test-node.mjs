@@ -56,7 +56,7 @@ function resolveVersion() {
 }
 
 const version = resolveVersion();
-// Unpacked once per version and kept: about 200 MB each.
+// Unpacked once per version and kept: about 190 MB each.
 const nodeDir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'agentd', `${pkg}-${version}`);
 const nodeBin = join(nodeDir, 'package', 'bin');
 if (!existsSync(join(nodeBin, 'node'))) {
